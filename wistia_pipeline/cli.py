@@ -1,0 +1,178 @@
+"""`wistia-pipeline`: sync, sandbox (and the operating commands) from any directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+from wistia_pipeline.settings import Settings, SettingsError
+from wistia_pipeline.stages.common import FUNNEL_LABELS
+
+EARLIEST_DAY = date(2024, 1, 1)  # the first daily partition
+
+
+class UsageError(Exception):
+    """A command-line value the user must fix; printed as one line."""
+
+
+@dataclass
+class SyncReport:
+    """What one sync run did, for printing and for tests."""
+
+    run_id: str
+    success: bool
+    first: date
+    last: date
+    funnels: dict[str, dict[str, int]] = field(default_factory=dict)
+    posted: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def parse_day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def sync_window(start: str | None, end: str | None, settings: Settings, today: date) -> tuple[date, date]:
+    """The days to sync: --start..--end; a missing --end is today, a missing --start makes the
+    window LOOKBACK_DAYS long."""
+    from wistia_pipeline.automation import lookback_window
+
+    last = parse_day(end, "--end") if end else today
+    first = parse_day(start, "--start") if start else lookback_window(last, settings.lookback_days)[0]
+    if first > last:
+        raise UsageError(f"--start {first} is after --end {last}")
+    if last > today:
+        raise UsageError(f"--end {last} is in the future (today is {today} UTC)")
+    if first < EARLIEST_DAY:
+        raise UsageError(f"--start {first} is before the first partition {EARLIEST_DAY} (Wistia keeps 2 years)")
+    return first, last
+
+
+def ensure_dagster_home() -> Path:
+    """Runs are recorded in DAGSTER_HOME; without one, `./.dagster_home` (as `make run` uses)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path(".dagster_home").resolve())
+        os.environ["DAGSTER_HOME"] = home
+        print(f"DAGSTER_HOME is not set: recording runs in {home}", file=sys.stderr)
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return Path(home)
+
+
+def run_sync(first: date, last: date) -> SyncReport:
+    """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
+    import dagster as dg
+
+    from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
+    from wistia_pipeline.definitions import build_defs
+
+    ensure_dagster_home()
+    job = build_defs().resolve_job_def(SYNC_JOB_NAME)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags={**range_tags(first, last), "wistia_pipeline/launched_by": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+        )
+    report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last)
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "funnel_counts" in metadata:
+            report.funnels = metadata["funnel_counts"].value  # the last stage's funnel wins
+        for key, value in metadata.items():
+            if key.endswith("/posted"):
+                report.posted[key.split("/")[0]] = value.value
+    failures = [e for e in result.all_events if e.is_step_failure]
+    if failures:
+        error = failures[0].step_failure_data.error
+        report.error = f"{failures[0].step_key}: {_one_line(error.message if error else 'failed')}"
+        user_metadata = failures[0].step_failure_data.user_failure_data
+        if user_metadata and "funnel_counts" in user_metadata.metadata:
+            report.funnels = user_metadata.metadata["funnel_counts"].value
+    return report
+
+
+def _one_line(text: str) -> str:
+    text = text.strip().splitlines()[-1] if text.strip() else text
+    return text.replace("dagster._core.definitions.events.Failure: ", "")
+
+
+def format_report(report: SyncReport) -> str:
+    lines = [f"Synced {report.first} .. {report.last} (run {report.run_id})"]
+    for destination, counts in report.funnels.items():
+        chain = " -> ".join(f"{n} {FUNNEL_LABELS[stage]}" for stage, n in counts.items())
+        lines.append(f"{destination}: {chain}")
+        if destination in report.posted:
+            lines.append(f"{destination}: posted {report.posted[destination]}")
+    lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
+    return "\n".join(lines)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    first, last = sync_window(args.start, args.end, settings, utc_today())
+    report = run_sync(first, last)
+    print(format_report(report))
+    return 0 if report.success else 1
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from wistia_pipeline.sandbox.runner import run_sandbox
+
+    run_sandbox(
+        wistia_port=args.wistia_port,
+        upsales_port=args.upsales_port,
+        late_after_seconds=None if args.late_after < 0 else args.late_after,
+        env_file=Path(args.env_file) if args.env_file else None,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wistia-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sync = commands.add_parser("sync", help="materialize the chain for a window of days as one Dagster run")
+    sync.add_argument("--start", help="first UTC day, YYYY-MM-DD (default: start of the lookback window)")
+    sync.add_argument("--end", help="last UTC day, YYYY-MM-DD (default: today)")
+    sync.set_defaults(handler=cmd_sync)
+
+    sandbox = commands.add_parser("sandbox", help="start the local Wistia and Upsales emulators with demo data")
+    sandbox.add_argument("--wistia-port", type=int, default=0)
+    sandbox.add_argument("--upsales-port", type=int, default=0)
+    sandbox.add_argument("--env-file", help="also write the environment to this file (NAME=value lines)")
+    sandbox.add_argument("--late-after", type=float, default=1200.0,
+                         help="seconds until the demo's late views appear (-1: never)")
+    sandbox.set_defaults(handler=cmd_sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_dotenv(Path.cwd() / ".env", override=False)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (SettingsError, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""DuckDB plumbing shared by the stages: connections, the schema, the SQL files, day rewrites.
+
+Every connection runs in UTC, knows the rule functions (`is_valid_email`, `is_personal_domain`)
+and has the schema in place, so a stage only says what it computes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from wistia_pipeline import rules
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+# Tables holding one day's rows per partition, in chain order.
+STAGE_TABLES = ("wistia_events", "converted_views", "matched_views", "filtered_views")
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of `sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make a fresh connection ready: UTC, rule functions, schema."""
+    con.execute("SET TimeZone = 'UTC'")
+    for name, function in (("is_valid_email", rules.is_valid_email), ("is_personal_domain", rules.is_personal_domain)):
+        try:
+            con.create_function(name, function, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.BOOLEAN,
+                                null_handling="special", side_effects=False)
+        except duckdb.CatalogException:
+            pass  # already registered on this connection
+    con.execute(sql("schema"))
+    return con
+
+
+@contextmanager
+def connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A prepared connection from the Dagster DuckDB resource."""
+    with resource.get_connection() as con:
+        yield prepare(con)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a day is never left half rewritten."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def delete_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date,
+                extra_where: str = "") -> None:
+    """Delete a table's rows for days first..last (table names come from code, never input)."""
+    if table not in (*STAGE_TABLES, "view_rejections"):
+        raise ValueError(f"not a partitioned stage table: {table}")
+    con.execute(f"DELETE FROM {table} WHERE day BETWEEN $1 AND $2 {extra_where}", [first, last])
+
+
+def run_script(con: duckdb.DuckDBPyConnection, name: str, params: Sequence[Any]) -> None:
+    """Run a multi-statement SQL file; `$n` means params[n-1] in every statement.
+
+    DuckDB binds exactly the parameters a statement uses, so each statement gets its own
+    renumbered list.
+    """
+    for statement in split_statements(sql(name)):
+        used = sorted({int(n) for n in _PARAM.findall(statement)})
+        mapping = {old: new for new, old in enumerate(used, start=1)}
+        con.execute(_PARAM.sub(lambda m: f"${mapping[int(m.group(1))]}", statement),
+                    [params[i - 1] for i in used])
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a SQL file on the semicolons that end statements (our files keep ';' out of strings)."""
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+def load_page(con: duckdb.DuckDBPyConnection, loader: str, page: list[dict], *params: Any) -> None:
+    """Stage one API page through a loader SQL file; the page (as JSON) is the last parameter.
+
+    The page goes to DuckDB as one JSON text and is unpacked there (`json_each`), so Python never
+    builds rows, and the window is held by DuckDB, not by this process.
+    """
+    if page:
+        con.execute(sql(loader), [*params, json.dumps(page)])
+
+
+def count(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date, where: str = "",
+          params: Sequence[Any] = ()) -> int:
+    """Rows of a stage table for days first..last (optionally narrowed by a fixed clause)."""
+    query = f"SELECT count(*) FROM {table} WHERE day BETWEEN ? AND ? {where}"
+    return con.execute(query, [first, last, *params]).fetchone()[0]
+
+
+def preview_markdown(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], limit: int = 10) -> str:
+    """The first rows of a query as a markdown table for the Dagster UI."""
+    relation = con.execute(f"SELECT * FROM ({query}) LIMIT {int(limit)}", list(params))
+    columns = [d[0] for d in relation.description]
+    rows = relation.fetchall()
+    if not rows:
+        return "_no rows_"
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("|", "\\|").replace("\n", " ")
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def column_schema(con: duckdb.DuckDBPyConnection, table: str):
+    """The table's columns as Dagster's TableSchema (shown on the asset page)."""
+    from dagster import TableColumn, TableSchema
+
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return TableSchema(columns=[TableColumn(name=name, type=kind) for name, kind in rows])

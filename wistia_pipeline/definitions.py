@@ -1,0 +1,50 @@
+"""The one Definitions of the code location: assets, job, schedule and resources."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
+from wistia_pipeline.clients.upsales import UpsalesResource
+from wistia_pipeline.clients.wistia import WistiaResource
+from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, DEFAULT_WISTIA_API_URL, database_path
+from wistia_pipeline.stages.converted import converted_views
+from wistia_pipeline.stages.events import wistia_events
+from wistia_pipeline.stages.filtered import filtered_views
+from wistia_pipeline.stages.ledger import synced_ledger
+from wistia_pipeline.stages.matched import matched_views
+
+ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger]
+
+
+def build_resources() -> dict[str, object]:
+    """Resources from the environment; the tokens only as EnvVar references (never values)."""
+    return {
+        "duckdb": DuckDBResource(database=database_path()),
+        "wistia": WistiaResource(
+            api_token=dg.EnvVar("WISTIA_API_TOKEN"),
+            api_url=os.environ.get("WISTIA_API_URL") or DEFAULT_WISTIA_API_URL,
+            public_token=os.environ.get("WISTIA_PUBLIC_TOKEN", ""),
+        ),
+        "upsales": UpsalesResource(
+            api_token=dg.EnvVar("UPSALES_API_TOKEN"),
+            api_url=os.environ.get("UPSALES_API_URL") or DEFAULT_UPSALES_API_URL,
+            customer_id=os.environ.get("UPSALES_CUSTOMER_ID", ""),
+        ),
+    }
+
+
+def build_defs() -> dg.Definitions:
+    """Definitions bound to the current environment (the CLI calls it after reading `.env`)."""
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[sync_job],
+        schedules=[wistia_sync_every_20_minutes],
+        resources=build_resources(),
+    )
+
+
+defs = build_defs()

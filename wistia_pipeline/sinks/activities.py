@@ -1,0 +1,68 @@
+"""The activity-log destination: one Upsales marketing event (`POST /v2/events`) per view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wistia_pipeline import rules
+from wistia_pipeline.clients.upsales import UpsalesClient
+from wistia_pipeline.settings import Settings
+
+DESTINATION = "activities"
+ENTITY_TYPE = "MarketingCustom"
+SUB_TYPE = "Video view"
+
+
+def activity_payload(view: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """The marketing event for one filtered view (a row of filtered_views)."""
+    anonymous = view["match_type"] != "contact" or view["contact_id"] is None
+    heatmap = rules.heatmap_url(view["event_key"], view["heatmap_url"], settings.wistia_api_url,
+                                settings.wistia_public_token)
+    who = None if anonymous else (view["contact_name"] or view["email"])
+    received_at = view["received_at"]
+    payload: dict[str, Any] = {
+        "entityType": ENTITY_TYPE,
+        "subType": SUB_TYPE,
+        "client": int(view["client_id"]),
+        "score": settings.activity_score,
+        "date": (received_at.strftime("%Y-%m-%d %H:%M:%S") if received_at is not None
+                 else f"{view['day'].isoformat()} 00:00:00"),
+        "externalId": rules.external_id(view["event_key"]),
+        "value": rules.activity_value(who, view["media_name"], rules.whole_percent(view["percent_viewed"]), heatmap),
+    }
+    if not anonymous:
+        payload["contact"] = int(view["contact_id"])
+    return payload
+
+
+class ActivitySink:
+    """Posts activity entries and finds them again by externalId after a crash."""
+
+    destination = DESTINATION
+
+    def __init__(self, client: UpsalesClient, settings: Settings):
+        self.client = client
+        self.settings = settings
+
+    def payload(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        return activity_payload(view, self.settings)
+
+    def ledger_facts(self, view: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+        """What the ledger keeps of a post: enough to explain it without Upsales."""
+        return {
+            "external_id": payload["externalId"],
+            "client_id": payload["client"],
+            "contact_id": payload.get("contact"),
+            "score": payload["score"],
+            "value": payload["value"],
+        }
+
+    def post(self, payload: Mapping[str, Any]) -> str:
+        """Create the entry; returns its Upsales id."""
+        return str(self.client.create_event(dict(payload))["id"])
+
+    def find_posted(self, external_id: str, event_key: str) -> str | None:
+        """The Upsales id of an entry already created for this view, if any."""
+        found = self.client.find_events_by_external_id(external_id)
+        return str(found[0]["id"]) if found else None

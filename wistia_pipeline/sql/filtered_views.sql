@@ -1,0 +1,48 @@
+-- Filter views ($1..$2 = days, $3 = minimum percent 0..100, $4 = project filter entries, empty =
+-- all projects, $5 = enabled destinations). In order: percent_viewed * 100 >= minimum (inclusive,
+-- tolerance 1e-9) else below_min_percent; then the media's project must be in the filter
+-- (hashed id, numeric id or exact name) else project_not_enabled, or unknown_project when the
+-- media's project cannot be found. The activity branch filters matched views; the forms branch
+-- filters converted views (Upsales links form submissions itself).
+CREATE OR REPLACE TEMP TABLE _filter_input AS
+SELECT 'activities' AS destination, v.day, v.event_key, v.received_at, v.email,
+       c.first_name, c.last_name, v.percent_viewed, v.media_id, v.media_name, v.heatmap_url,
+       v.match_type, v.contact_id, v.contact_name, v.client_id
+FROM matched_views AS v
+LEFT JOIN converted_views AS c ON c.day = v.day AND c.event_key = v.event_key
+WHERE v.day BETWEEN $1 AND $2 AND list_contains($5::VARCHAR[], 'activities')
+UNION ALL
+SELECT 'forms', c.day, c.event_key, c.received_at, c.email,
+       c.first_name, c.last_name, c.percent_viewed, c.media_id, c.media_name, c.heatmap_url,
+       NULL, NULL, NULL, NULL
+FROM converted_views AS c
+WHERE c.day BETWEEN $1 AND $2 AND list_contains($5::VARCHAR[], 'forms');
+
+CREATE OR REPLACE TEMP TABLE _filter_results AS
+SELECT
+    i.*,
+    m.project_id, m.project_hashed_id, m.project_name,
+    CASE WHEN coalesce(i.percent_viewed, 0) * 100 < $3 - 1e-9 THEN 'below_min_percent'
+         WHEN len($4::VARCHAR[]) = 0 THEN NULL
+         WHEN m.hashed_id IS NULL OR (m.project_hashed_id IS NULL AND m.project_id IS NULL
+                                      AND m.project_name IS NULL) THEN 'unknown_project'
+         WHEN list_contains($4::VARCHAR[], m.project_hashed_id)
+           OR list_contains($4::VARCHAR[], CAST(m.project_id AS VARCHAR))
+           OR list_contains($4::VARCHAR[], m.project_name) THEN NULL
+         ELSE 'project_not_enabled' END AS reason
+FROM _filter_input AS i
+LEFT JOIN wistia_medias AS m ON m.hashed_id = i.media_id;
+
+INSERT INTO filtered_views
+SELECT day, destination, event_key, received_at, email, first_name, last_name, percent_viewed,
+       media_id, media_name, project_id, project_hashed_id, project_name, heatmap_url,
+       match_type, contact_id, contact_name, client_id
+FROM _filter_results
+WHERE reason IS NULL;
+
+INSERT INTO view_rejections
+SELECT day, event_key, destination, 'filtered_views', reason,
+       CASE reason WHEN 'below_min_percent' THEN CAST(round(coalesce(percent_viewed, 0) * 100, 2) AS VARCHAR) || '%'
+                   ELSE coalesce(project_name, media_id) END
+FROM _filter_results
+WHERE reason IS NOT NULL;

@@ -1,0 +1,132 @@
+-- Every table the pipeline keeps. Stage tables are partitioned by `day` (UTC day of the view,
+-- a DATE so that deleting a day's rows matches exactly); the ledger is only ever added to.
+
+CREATE TABLE IF NOT EXISTS wistia_events (
+    day                DATE NOT NULL,      -- the UTC day Wistia was asked for
+    event_key          VARCHAR,            -- NULL only for malformed input (kept, never posted)
+    received_at        TIMESTAMP,          -- UTC; NULL when Wistia's value cannot be parsed
+    visitor_key        VARCHAR,
+    email              VARCHAR,
+    percent_viewed     DOUBLE,             -- fraction 0..1; NULL when not a number
+    conversion_type    VARCHAR,
+    conversion_email   VARCHAR,
+    first_name         VARCHAR,
+    last_name          VARCHAR,
+    media_id           VARCHAR,
+    media_name         VARCHAR,
+    iframe_heatmap_url VARCHAR,
+    raw                JSON NOT NULL,      -- the event exactly as Wistia sent it
+    loaded_at          TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS converted_views (
+    day            DATE NOT NULL,
+    event_key      VARCHAR NOT NULL,
+    received_at    TIMESTAMP,
+    email          VARCHAR NOT NULL,       -- as entered, trimmed (what forms submit)
+    email_lower    VARCHAR NOT NULL,       -- what matching compares
+    email_domain   VARCHAR NOT NULL,
+    first_name     VARCHAR,
+    last_name      VARCHAR,
+    percent_viewed DOUBLE,
+    media_id       VARCHAR,
+    media_name     VARCHAR,
+    heatmap_url    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS matched_views (
+    day            DATE NOT NULL,
+    event_key      VARCHAR NOT NULL,
+    received_at    TIMESTAMP,
+    email          VARCHAR NOT NULL,
+    percent_viewed DOUBLE,
+    media_id       VARCHAR,
+    media_name     VARCHAR,
+    heatmap_url    VARCHAR,
+    match_type     VARCHAR NOT NULL,       -- 'contact' (exact email) or 'account' (same domain)
+    contact_id     BIGINT,                 -- NULL for an anonymous, account-only match
+    contact_name   VARCHAR,
+    client_id      BIGINT NOT NULL,
+    client_name    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS filtered_views (
+    day               DATE NOT NULL,
+    destination       VARCHAR NOT NULL,    -- 'activities' or 'forms'
+    event_key         VARCHAR NOT NULL,
+    received_at       TIMESTAMP,
+    email             VARCHAR NOT NULL,
+    first_name        VARCHAR,
+    last_name         VARCHAR,
+    percent_viewed    DOUBLE,
+    media_id          VARCHAR,
+    media_name        VARCHAR,
+    project_id        BIGINT,
+    project_hashed_id VARCHAR,
+    project_name      VARCHAR,
+    heatmap_url       VARCHAR,
+    match_type        VARCHAR,
+    contact_id        BIGINT,
+    contact_name      VARCHAR,
+    client_id         BIGINT
+);
+
+-- Why a view stopped at a stage. destination '*' = before the branches split.
+CREATE TABLE IF NOT EXISTS view_rejections (
+    day         DATE NOT NULL,
+    event_key   VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL,
+    stage       VARCHAR NOT NULL,
+    reason      VARCHAR NOT NULL,
+    detail      VARCHAR
+);
+
+-- One row per (destination, event_key) ever sent. 'in_flight' is written before the post and
+-- becomes 'posted' (with the Upsales id) after it; 'rejected' is a permanent 4xx refusal.
+CREATE TABLE IF NOT EXISTS synced_ledger (
+    destination  VARCHAR NOT NULL,
+    event_key    VARCHAR NOT NULL,
+    day          DATE NOT NULL,
+    status       VARCHAR NOT NULL,
+    upsales_id   VARCHAR,
+    external_id  VARCHAR,
+    client_id    BIGINT,
+    contact_id   BIGINT,
+    score        INTEGER,
+    value        VARCHAR,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   VARCHAR,
+    first_seen_at TIMESTAMP NOT NULL,
+    posted_at    TIMESTAMP,
+    run_id       VARCHAR,
+    PRIMARY KEY (destination, event_key)
+);
+
+-- The outcome of every view for every enabled destination, as of the last run over its day.
+CREATE TABLE IF NOT EXISTS view_outcomes (
+    day         DATE NOT NULL,
+    event_key   VARCHAR NOT NULL,
+    destination VARCHAR NOT NULL,
+    outcome     VARCHAR NOT NULL,          -- synced | already_synced | skipped | failed
+    reason      VARCHAR,                   -- the stage's reason when skipped or failed
+    stage       VARCHAR,
+    upsales_id  VARCHAR,
+    email       VARCHAR,
+    media_name  VARCHAR,
+    percent_viewed DOUBLE,
+    run_id      VARCHAR,
+    decided_at  TIMESTAMP NOT NULL
+);
+
+-- Wistia medias with their project, refreshed by the filter stage when it needs projects.
+CREATE TABLE IF NOT EXISTS wistia_medias (
+    hashed_id         VARCHAR PRIMARY KEY,
+    name              VARCHAR,
+    project_id        BIGINT,
+    project_hashed_id VARCHAR,
+    project_name      VARCHAR,
+    fetched_at        TIMESTAMP NOT NULL
+);
+
+-- Trim all surrounding white space (DuckDB's trim() only removes spaces).
+CREATE OR REPLACE TEMP MACRO strip_ws(text) AS regexp_replace(text, '^[\s\x{00A0}\x{FEFF}]+|[\s\x{00A0}\x{FEFF}]+$', '', 'g');

@@ -1,0 +1,13 @@
+-- Stage one page of Upsales contacts ($1 = the page as JSON text) for matching.
+INSERT INTO _upsales_contacts
+SELECT
+    TRY_CAST(value ->> 'id' AS BIGINT)                               AS id,
+    lower(strip_ws(value ->> 'email'))                                   AS email_lower,
+    split_part(lower(strip_ws(value ->> 'email')), '@', 2)               AS email_domain,
+    coalesce(nullif(trim(value ->> 'name'), ''),
+             nullif(trim(concat_ws(' ', value ->> 'firstName', value ->> 'lastName')), '')) AS name,
+    TRY_CAST(value ->> 'active' AS INTEGER)                          AS active,
+    TRY_CAST(value ->> 'modDate' AS TIMESTAMPTZ) AT TIME ZONE 'UTC'  AS mod_date,
+    TRY_CAST(value -> 'client' ->> 'id' AS BIGINT)                   AS client_id,
+    value -> 'client' ->> 'name'                                     AS client_name
+FROM json_each($1);

@@ -1,0 +1,43 @@
+-- Recompute the outcome of every view of days $1..$2 for each enabled destination ($3), as of
+-- run $4: the first stage reason that stopped it, else its ledger state.
+DELETE FROM view_outcomes WHERE day BETWEEN $1 AND $2;
+
+INSERT INTO view_outcomes
+WITH destinations AS (SELECT unnest($3::VARCHAR[]) AS destination),
+first_reason AS (
+    SELECT r.day, r.event_key, d.destination,
+           arg_min(r.reason, CASE r.stage WHEN 'converted_views' THEN 1 WHEN 'matched_views' THEN 2
+                                          WHEN 'filtered_views' THEN 3 ELSE 4 END) AS reason,
+           arg_min(r.stage, CASE r.stage WHEN 'converted_views' THEN 1 WHEN 'matched_views' THEN 2
+                                         WHEN 'filtered_views' THEN 3 ELSE 4 END) AS stage
+    FROM view_rejections AS r
+    JOIN destinations AS d ON r.destination IN ('*', d.destination)
+    WHERE r.day BETWEEN $1 AND $2
+    GROUP BY ALL
+)
+SELECT
+    e.day, e.event_key, d.destination,
+    CASE WHEN fr.reason IS NOT NULL THEN 'skipped'
+         WHEN l.status = 'posted' AND l.run_id = $4 THEN 'synced'
+         WHEN l.status = 'posted' THEN 'already_synced'
+         ELSE 'failed' END                                              AS outcome,
+    CASE WHEN fr.reason IS NOT NULL THEN fr.reason
+         WHEN l.status = 'posted' AND l.run_id = $4 THEN NULL
+         WHEN l.status = 'posted' THEN 'already_synced'
+         WHEN l.status = 'rejected' THEN 'rejected_by_upsales'
+         WHEN l.status = 'in_flight' THEN 'post_unconfirmed'
+         WHEN f.event_key IS NULL THEN 'not_processed'
+         ELSE 'not_posted' END                                          AS reason,
+    coalesce(fr.stage, 'synced_ledger')                                 AS stage,
+    l.upsales_id,
+    coalesce(nullif(trim(e.conversion_email), ''), e.email)            AS email,
+    e.media_name,
+    e.percent_viewed,
+    $4                                                                  AS run_id,
+    now() AT TIME ZONE 'UTC'                                            AS decided_at
+FROM wistia_events AS e
+CROSS JOIN destinations AS d
+LEFT JOIN first_reason AS fr ON fr.day = e.day AND fr.event_key = e.event_key AND fr.destination = d.destination
+LEFT JOIN filtered_views AS f ON f.day = e.day AND f.event_key = e.event_key AND f.destination = d.destination
+LEFT JOIN synced_ledger AS l ON l.destination = d.destination AND l.event_key = e.event_key
+WHERE e.day BETWEEN $1 AND $2 AND e.event_key IS NOT NULL;

@@ -1,0 +1,54 @@
+"""filtered_views: views that meet the minimum % watched and come from an enabled project."""
+
+
+import dagster as dg
+import duckdb as duckdb_module
+from dagster_duckdb import DuckDBResource
+
+from wistia_pipeline import db
+from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
+from wistia_pipeline.stages.common import (
+    STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
+)
+from wistia_pipeline.stages.matched import matched_views
+
+
+def refresh_medias(con: duckdb_module.DuckDBPyConnection, client: WistiaClient) -> int:
+    """Replace the media -> project table from Wistia (pages of 100 medias)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _wistia_media_pages "
+                "(hashed_id VARCHAR, name VARCHAR, project_id BIGINT, project_hashed_id VARCHAR, project_name VARCHAR)")
+    for page in client.iter_medias():
+        db.load_page(con, "wistia_medias_load", page)
+    with db.transaction(con):
+        con.execute("DELETE FROM wistia_medias")
+        con.execute("INSERT INTO wistia_medias SELECT DISTINCT ON (hashed_id) *, now() AT TIME ZONE 'UTC' "
+                    "FROM _wistia_media_pages")
+    return con.execute("SELECT count(*) FROM wistia_medias").fetchone()[0]
+
+
+@dg.asset(
+    **STAGE_ASSET_ARGS,
+    deps=[matched_views],
+    description=(
+        "The views each destination will post: matched views (activity log) and converted views "
+        "(forms) whose percent watched reaches MIN_PERCENT_WATCHED and whose video belongs to a "
+        "project in WISTIA_PROJECTS (all projects when empty). Others are recorded as "
+        "below_min_percent, project_not_enabled or unknown_project."
+    ),
+)
+def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource) -> dg.MaterializeResult:
+    settings = load_settings()
+    first, last = day_window(context)
+    with db.connect(duckdb) as con:
+        metadata = {}
+        if settings.wistia_projects:
+            metadata["wistia_medias"] = refresh_medias(con, wistia.get_client())
+        with db.transaction(con):
+            db.delete_days(con, "filtered_views", first, last)
+            db.delete_days(con, "view_rejections", first, last, "AND stage = 'filtered_views'")
+            db.run_script(con, "filtered_views", [first, last, settings.min_percent_watched,
+                                                  list(settings.wistia_projects), list(settings.destinations)])
+        metadata.update(table_metadata(con, "filtered_views", first, last))
+        metadata.update(rejection_counts(con, "filtered_views", first, last))
+        metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in settings.destinations}))
+    return dg.MaterializeResult(metadata=metadata)
