@@ -64,12 +64,24 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
-def delete_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date,
-                extra_where: str = "") -> None:
-    """Delete a table's rows for days first..last (table names come from code, never input)."""
-    if table not in (*STAGE_TABLES, "view_rejections"):
+def delete_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date) -> None:
+    """Delete a stage table's rows for days first..last (table names come from code, never input)."""
+    if table not in STAGE_TABLES:
         raise ValueError(f"not a partitioned stage table: {table}")
-    con.execute(f"DELETE FROM {table} WHERE day BETWEEN $1 AND $2 {extra_where}", [first, last])
+    con.execute(f"DELETE FROM {table} WHERE day BETWEEN $1 AND $2", [first, last])
+
+
+def rewrite_days(con: duckdb.DuckDBPyConnection, stage: str, first: date, last: date,
+                 extra_params: Sequence[Any] = ()) -> None:
+    """Replace a stage's rows and its recorded reasons for days first..last in one transaction.
+
+    The stage's SQL file is named after its table and takes $1 = first day, $2 = last day, then
+    `extra_params`.
+    """
+    with transaction(con):
+        delete_days(con, stage, first, last)
+        con.execute("DELETE FROM view_rejections WHERE stage = $1 AND day BETWEEN $2 AND $3", [stage, first, last])
+        run_script(con, stage, [first, last, *extra_params])
 
 
 def run_script(con: duckdb.DuckDBPyConnection, name: str, params: Sequence[Any]) -> None:

@@ -25,10 +25,7 @@ def converted_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -
     load_settings()
     first, last = day_window(context)
     with db.connect(duckdb) as con:
-        with db.transaction(con):
-            db.delete_days(con, "converted_views", first, last)
-            db.delete_days(con, "view_rejections", first, last, "AND stage = 'converted_views'")
-            db.run_script(con, "converted_views", [first, last])
+        db.rewrite_days(con, "converted_views", first, last)
         metadata = table_metadata(con, "converted_views", first, last)
         metadata.update(rejection_counts(con, "converted_views", first, last))
         metadata.update(funnel_metadata({"activities": funnel(con, first, last, upto="converted")}))

@@ -32,9 +32,7 @@ def wistia_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wis
                 db.load_page(con, "wistia_events_load", page, day, page_no)
                 fetched += len(page)
             context.log.info(f"Wistia {day.isoformat()}: {fetched} events fetched so far")
-        with db.transaction(con):
-            db.delete_days(con, "wistia_events", first, last)
-            db.run_script(con, "wistia_events", [first, last])
+        db.rewrite_days(con, "wistia_events", first, last)
         metadata = table_metadata(
             con, "wistia_events", first, last,
             preview_query="SELECT day, event_key, received_at, email, conversion_email, percent_viewed, media_name "

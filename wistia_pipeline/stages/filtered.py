@@ -43,11 +43,8 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wi
         metadata = {}
         if settings.wistia_projects:
             metadata["wistia_medias"] = refresh_medias(con, wistia.get_client())
-        with db.transaction(con):
-            db.delete_days(con, "filtered_views", first, last)
-            db.delete_days(con, "view_rejections", first, last, "AND stage = 'filtered_views'")
-            db.run_script(con, "filtered_views", [first, last, settings.min_percent_watched,
-                                                  list(settings.wistia_projects), list(settings.destinations)])
+        db.rewrite_days(con, "filtered_views", first, last, [
+            settings.min_percent_watched, list(settings.wistia_projects), list(settings.destinations)])
         metadata.update(table_metadata(con, "filtered_views", first, last))
         metadata.update(rejection_counts(con, "filtered_views", first, last))
         metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in settings.destinations}))

@@ -72,11 +72,7 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
             stats = fetch_contacts(con, upsales.get_client(), first, last)
         else:
             con.execute(CONTACTS_STAGING)
-        with db.transaction(con):
-            db.delete_days(con, "matched_views", first, last)
-            db.delete_days(con, "view_rejections", first, last, "AND stage = 'matched_views'")
-            if settings.sync_activities:
-                db.run_script(con, "matched_views", [first, last])
+        db.rewrite_days(con, "matched_views", first, last)
         metadata = table_metadata(con, "matched_views", first, last)
         metadata.update(stats)
         metadata.update(rejection_counts(con, "matched_views", first, last))

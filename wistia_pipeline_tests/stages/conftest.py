@@ -20,11 +20,10 @@ class StageDb:
         self.con.execute(CONTACTS_STAGING)
 
     def events(self, *pages: list[dict], day: date = DAY) -> None:
+        self.con.execute("DELETE FROM _wistia_event_pages")  # each run stages its own pages
         for page_no, page in enumerate(pages, start=1):
             db.load_page(self.con, "wistia_events_load", page, day, page_no)
-        with db.transaction(self.con):
-            db.delete_days(self.con, "wistia_events", day, day)
-            db.run_script(self.con, "wistia_events", [day, day])
+        db.rewrite_days(self.con, "wistia_events", day, day)
 
     def contacts(self, contacts: list[dict]) -> None:
         db.load_page(self.con, "upsales_contacts_load", contacts)
@@ -38,10 +37,8 @@ class StageDb:
     def run(self, *scripts: str, day: date = DAY, min_percent: float = 0.0, projects: tuple = (),
             destinations: tuple = ("activities",)) -> None:
         for script in scripts:
-            if script == "filtered_views":
-                db.run_script(self.con, script, [day, day, min_percent, list(projects), list(destinations)])
-            else:
-                db.run_script(self.con, script, [day, day])
+            extra = [min_percent, list(projects), list(destinations)] if script == "filtered_views" else []
+            db.rewrite_days(self.con, script, day, day, extra)
 
     def rows(self, query: str, *params) -> list[tuple]:
         return self.con.execute(query, list(params)).fetchall()

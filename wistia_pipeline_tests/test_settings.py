@@ -1,0 +1,55 @@
+"""Settings: defaults, and one clear line for every bad value."""
+
+import pytest
+
+from wistia_pipeline.settings import Settings, SettingsError
+
+TOKENS = {"WISTIA_API_TOKEN": "w", "UPSALES_API_TOKEN": "u"}
+
+
+def test_defaults():
+    s = Settings.from_env(TOKENS)
+    assert (s.sync_activities, s.sync_forms, s.activity_score, s.min_percent_watched, s.form_policy,
+            s.lookback_days, s.wistia_projects) == (True, False, 10, 0.0, "single", 3, ())
+    assert s.wistia_api_url == "https://api.wistia.com/v1"
+    assert s.upsales_api_url == "https://power.upsales.com/api"
+    assert s.destinations == ("activities",)
+
+
+def test_values_are_parsed():
+    s = Settings.from_env({**TOKENS, "MIN_PERCENT_WATCHED": "57.5", "WISTIA_PROJECTS": " abc123, Webinars ,",
+                           "FORM_POLICY": "Video", "SYNC_FORMS": "yes", "UPSALES_CUSTOMER_ID": "1234",
+                           "WISTIA_API_URL": "http://127.0.0.1:9/v1/"})
+    assert s.min_percent_watched == 57.5 and s.wistia_projects == ("abc123", "Webinars")
+    assert s.form_policy == "video" and s.destinations == ("activities", "forms")
+    assert s.upsales_customer_id == 1234 and s.wistia_api_url == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("FORM_POLICY", "weekly", "FORM_POLICY must be one of single, project, video, got 'weekly'"),
+    ("MIN_PERCENT_WATCHED", "101", "MIN_PERCENT_WATCHED must be a number from 0 to 100, got '101'"),
+    ("MIN_PERCENT_WATCHED", "-1", "MIN_PERCENT_WATCHED must be a number from 0 to 100"),
+    ("MIN_PERCENT_WATCHED", "half", "MIN_PERCENT_WATCHED must be a number from 0 to 100"),
+    ("ACTIVITY_SCORE", "ten", "ACTIVITY_SCORE must be a whole number from 0 to 1000, got 'ten'"),
+    ("LOOKBACK_DAYS", "0", "LOOKBACK_DAYS must be a whole number of days"),
+    ("SYNC_FORMS", "maybe", "SYNC_FORMS must be true or false, got 'maybe'"),
+    ("UPSALES_API_URL", "power.upsales.com", "UPSALES_API_URL must be an http(s) URL"),
+    ("UPSALES_CUSTOMER_ID", "acme", "UPSALES_CUSTOMER_ID must be the numeric Upsales customer id"),
+])
+def test_bad_values_name_the_variable_in_one_line(name, value, message):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**TOKENS, name: value})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("missing", ["WISTIA_API_TOKEN", "UPSALES_API_TOKEN"])
+def test_missing_token(missing):
+    env = dict(TOKENS)
+    del env[missing]
+    with pytest.raises(SettingsError, match=f"^{missing} is not set"):
+        Settings.from_env(env)
+
+
+def test_both_destinations_off_is_an_error():
+    with pytest.raises(SettingsError, match="enable at least one destination"):
+        Settings.from_env({**TOKENS, "SYNC_ACTIVITIES": "false"})
