@@ -99,17 +99,26 @@ def run_sync(first: date, last: date) -> SyncReport:
                 report.posted[key.split("/")[0]] = value.value
     failures = [e for e in result.all_events if e.is_step_failure]
     if failures:
-        error = failures[0].step_failure_data.error
-        report.error = f"{failures[0].step_key}: {_one_line(error.message if error else 'failed')}"
+        report.error = f"{failures[0].step_key}: {root_cause(failures[0].step_failure_data.error)}"
         user_metadata = failures[0].step_failure_data.user_failure_data
         if user_metadata and "funnel_counts" in user_metadata.metadata:
             report.funnels = user_metadata.metadata["funnel_counts"].value
     return report
 
 
-def _one_line(text: str) -> str:
-    text = text.strip().splitlines()[-1] if text.strip() else text
-    return text.replace("dagster._core.definitions.events.Failure: ", "")
+def root_cause(error: Any) -> str:
+    """The innermost error of a Dagster step failure, as one line without the exception class."""
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    text = lines[-1] if lines else error.cls_name or "failed"
+    prefix = f"{error.cls_name}: " if error.cls_name else ""
+    for candidate in (prefix, f"dagster._core.definitions.events.{prefix}"):
+        if candidate and candidate in text:
+            text = text.split(candidate, 1)[1]
+    return text.strip()
 
 
 def format_report(report: SyncReport) -> str:

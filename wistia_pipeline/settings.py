@@ -106,9 +106,7 @@ class Settings:
 def database_path(env: Mapping[str, str] | None = None) -> str:
     """The DuckDB file as an absolute path (runs and the CLI may start in other directories)."""
     env = os.environ if env is None else env
-    path = Path((env.get("WISTIA_PIPELINE_DB") or DEFAULT_DB_PATH).strip()).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    return str(Path((env.get("WISTIA_PIPELINE_DB") or DEFAULT_DB_PATH).strip()).expanduser().resolve())
 
 
 def _url(name: str, value: str) -> str:

@@ -1,0 +1,564 @@
+"""Shared HTTP plumbing for the Wistia and Upsales clients.
+
+One ``ApiSession`` per client wraps one ``requests.Session`` and adds what both APIs need
+(see /work/shared/api/*.md): a client-side rate limit below the documented one, retries
+with exponential backoff and full jitter that honour ``Retry-After`` / ``X-RateLimit-Reset``,
+fail-fast auth and client errors, and exception and log text that never carries a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from importlib import metadata
+from typing import Any
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_base, wait_random_exponential
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ApiSession",
+    "SlidingWindowLimiter",
+    "parse_retry_after",
+    "parse_rate_limit_reset",
+    "compute_retry_wait",
+    "RETRY_STATUSES",
+]
+
+logger = logging.getLogger("wistia_pipeline.http")
+
+# Statuses worth retrying: Wistia answers 429 (older: 503) when over its rate limit and has
+# been seen to time out on full pages (api/wistia.md "Limits and errors"); Upsales answers 429
+# and asks for exponential backoff (api/upsales.md "Rate limits and quota").
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# Connection-level failures that say nothing about the request itself: retry them.
+_RETRY_EXCEPTIONS = (
+    requests.ConnectionError,  # includes ConnectTimeout
+    requests.Timeout,  # ReadTimeout
+    requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
+)
+
+DEFAULT_TIMEOUT = (5, 60)  # (connect, read) seconds: a full Wistia page can be slow
+DEFAULT_MAX_ATTEMPTS = 6  # Upsales' own app template retries 6 times (api/upsales.md)
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_MAX = 60.0
+REASON_MAX_CHARS = 200
+
+# Header names whose values are credentials; their values are redacted from any message.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("wistia_pipeline")
+    except metadata.PackageNotFoundError:  # pragma: no cover - only when not installed
+        return "0.0.0"
+
+
+USER_AGENT = f"wistia-pipeline/{_package_version()}"
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A call to Wistia or Upsales failed; ``str()`` is one line and never holds a token."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        message = " ".join(str(message).split())  # one line, always
+        super().__init__(message)
+        self.message = message
+        self.service = service
+        self.status = status
+        self.method = method
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AuthError(ApiError):
+    """The service rejected the credentials (401) or refused access (403): retrying cannot help."""
+
+
+# --------------------------------------------------------------------------------------
+# Rate limiting
+# --------------------------------------------------------------------------------------
+
+
+class SlidingWindowLimiter:
+    """Blocks until fewer than ``limit`` calls were started in the last ``period`` seconds.
+
+    Thread-safe (the lock only guards the bookkeeping; waiting happens outside it), so
+    concurrent posting later shares one budget per client.
+
+    Why not pyrate-limiter (a declared dependency): its v4 ``Limiter`` can do this, but its
+    blocking wait calls a module-level ``time.sleep`` and reads a clock stored on the bucket
+    class, so neither can be injected to test the spacing with a fake clock without patching
+    library internals; by default it also starts a background leak thread per bucket (one per
+    client); and ``pyproject.toml`` allows pyrate-limiter >= 3.7, whose ``Limiter`` API is
+    incompatible with v4. A sliding-window log of ``limit`` timestamps is twenty lines.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        period: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("rate limit needs limit >= 1 and period > 0")
+        self.limit = int(limit)
+        self.period = float(period)
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take a slot, sleeping while the window is full; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                horizon = now - self.period
+                while self._starts and self._starts[0] <= horizon:
+                    self._starts.popleft()
+                if len(self._starts) < self.limit:
+                    self._starts.append(now)
+                    return waited
+                delay = self._starts[0] - horizon
+            # Sleep outside the lock so other threads can re-check; re-check after waking
+            # because another thread may have taken the freed slot first.
+            delay = max(delay, 0.001)
+            self._sleep(delay)
+            waited += delay
+
+    def __repr__(self) -> str:
+        return f"SlidingWindowLimiter(limit={self.limit}, period={self.period})"
+
+
+# --------------------------------------------------------------------------------------
+# Retry waits
+# --------------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if unusable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        now = now or datetime.now(timezone.utc)
+        seconds = (when - now).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def parse_rate_limit_reset(value: str | None) -> float | None:
+    """Seconds from Upsales' ``X-RateLimit-Reset``; None when absent, invalid, 0 or negative.
+
+    api/upsales.md: the header is "seconds to the reset; can be negative". A reset that is
+    already due says nothing useful, so the caller falls back to the backoff.
+    """
+    if value is None:
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None
+    if math.isnan(seconds) or seconds <= 0:
+        return None
+    return seconds
+
+
+def compute_retry_wait(
+    backoff: float,
+    *,
+    status: int | None,
+    headers: Mapping[str, str] | None,
+    backoff_max: float,
+    now: datetime | None = None,
+) -> float:
+    """The wait before the next attempt: the server's hint when it gives one, else ``backoff``.
+
+    ``Retry-After`` is honoured on any retried response (Wistia sends it with 429 and 503);
+    ``X-RateLimit-Reset`` only on a 429, because Upsales sends it on every response and it
+    describes the rate window, not a server fault. Both are capped at ``backoff_max``.
+    """
+    if headers:
+        hint = parse_retry_after(headers.get("Retry-After"), now=now)
+        if hint is None and status == 429:
+            hint = parse_rate_limit_reset(headers.get("X-RateLimit-Reset"))
+        if hint is not None:
+            return min(hint, backoff_max)
+    return min(max(backoff, 0.0), backoff_max)
+
+
+class _HeaderAwareWait(wait_base):
+    """tenacity wait: full-jitter exponential backoff unless the response says how long."""
+
+    def __init__(self, backoff_base: float, backoff_max: float) -> None:
+        self.backoff_max = backoff_max
+        self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = self._backoff(retry_state)
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _Retryable):
+            return compute_retry_wait(
+                backoff, status=exc.status, headers=exc.headers, backoff_max=self.backoff_max
+            )
+        return backoff
+
+
+class _Retryable(Exception):
+    """Internal: an attempt failed in a way worth retrying (never leaves ApiSession)."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(what)
+        self.what = what  # short label for logs: "503", "ConnectTimeout", "invalid JSON"
+        self.status = status
+        self.headers = dict(headers or {})
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------------------
+# Body helpers
+# --------------------------------------------------------------------------------------
+
+
+def _truncate(text: str, limit: int = REASON_MAX_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_reason(response: requests.Response) -> str:
+    """A short human reason from an error body: ``error`` (Wistia), ``error.msg`` (Upsales),
+    ``errors`` (Wistia 422), ``msg``; plain text bodies as they are; HTML pages dropped."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = (response.text or "").strip()
+        if not text or text.lstrip().startswith("<"):
+            return ""  # empty or an HTML error page: nothing readable
+        return _truncate(text)
+    return _truncate(reason_from_body(body))
+
+
+def reason_from_body(body: Any) -> str:
+    """Extract a readable reason from a decoded JSON error body (see error_reason)."""
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(error, dict):
+        for key in ("msg", "message", "key"):
+            if isinstance(error.get(key), str) and error[key]:
+                return error[key]
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        return "; ".join(str(e) for e in errors[:5])
+    if isinstance(errors, (str, dict)) and errors:
+        return str(errors)
+    for key in ("msg", "message"):
+        if isinstance(body.get(key), str) and body[key]:
+            return body[key]
+    return ""
+
+
+def _secrets_from_headers(headers: Mapping[str, str]) -> set[str]:
+    """Credential values in headers, whole and by part (``Bearer X`` -> X, ``token=X`` -> X)."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() not in _SECRET_HEADERS or not value:
+            continue
+        value = str(value)
+        found.add(value)
+        scheme, _, rest = value.partition(" ")
+        if rest:
+            found.add(rest.strip())
+        for part in value.split(";"):
+            _, eq, cookie_value = part.partition("=")
+            if eq and cookie_value.strip():
+                found.add(cookie_value.strip())
+    return {s for s in found if len(s) >= 4}
+
+
+# --------------------------------------------------------------------------------------
+# The session
+# --------------------------------------------------------------------------------------
+
+# Hook that inspects a decoded 2xx JSON body and reports an embedded failure as
+# (status or None, reason); used for Upsales' 200-with-error envelope.
+BodyCheck = Callable[[Any], "tuple[int | None, str] | None"]
+
+
+class ApiSession:
+    """One ``requests.Session`` per client with rate limiting, retries and safe errors.
+
+    ``service`` names the API in messages ("Wistia", "Upsales"); ``credential`` names its
+    secret ("API token", "API key"). ``rate`` is (requests, window seconds). Headers are kept
+    on the underlying session and never shown by ``repr``.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        headers: dict,
+        rate: tuple[int, float],
+        timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+        *,
+        credential: str = "API token",
+        body_check: BodyCheck | None = None,
+        secrets: Iterable[str] = (),
+        limiter: SlidingWindowLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max(1, int(max_attempts))
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.credential = credential
+        self.body_check = body_check
+        self.limiter = limiter or SlidingWindowLimiter(rate[0], rate[1])
+        self.sleep = sleep  # between retries; replaceable in tests
+        self._secrets = _secrets_from_headers(headers) | {s for s in secrets if s and len(s) >= 4}
+        self._session = requests.Session()
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._session.headers.update(headers)
+
+    def __repr__(self) -> str:
+        return f"ApiSession(service={self.service!r}, base_url={self.base_url!r})"
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The underlying ``requests.Session`` (e.g. to mount a transport adapter in tests)."""
+        return self._session
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- public --------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        expect_json: bool | None = None,
+    ) -> requests.Response:
+        """Send one logical request; returns the successful response or raises ApiError.
+
+        ``expect_json`` (default: True unless ``data`` is given, since form posts answer
+        text) makes an unparseable 2xx body a retryable failure: a truncated page from a
+        proxy or a timed-out upstream should be fetched again, not half-read.
+        """
+        method = method.upper()
+        if expect_json is None:
+            expect_json = data is None
+        shown_path = self._shown_path(path)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=_HeaderAwareWait(self.backoff_base, self.backoff_max),
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=lambda state: self._log_retry(state, method, shown_path),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(
+                self._attempt, method, path, shown_path, params, json, data, expect_json
+            )
+        except _Retryable as exc:
+            raise self._exhausted(exc, method, shown_path) from None
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        """``request`` and return the decoded JSON body."""
+        return self.request(method, path, params=params, json=json, data=data, expect_json=True).json()
+
+    def error(self, message: str, *, status: int | None, method: str, path: str) -> ApiError:
+        """Build an ApiError for this service with tokens redacted (for the clients' own checks)."""
+        return ApiError(
+            self.redact(message),
+            service=self.service,
+            status=status,
+            method=method,
+            path=self._shown_path(path),
+        )
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    # -- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    def _shown_path(path: str) -> str:
+        return path.split("?", 1)[0].split("#", 1)[0]
+
+    def _url(self, path: str) -> str:
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        shown_path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Any,
+        expect_json: bool,
+    ) -> requests.Response:
+        waited = self.limiter.acquire()
+        if waited > 0.5:
+            logger.debug("%s %s %s waited %.2fs for the client-side rate limit",
+                         self.service, method, shown_path, waited)
+        try:
+            response = self._session.request(
+                method, self._url(path), params=params, json=json, data=data, timeout=self.timeout
+            )
+        except _RETRY_EXCEPTIONS as exc:
+            raise _Retryable(type(exc).__name__) from None
+        except requests.RequestException as exc:  # invalid URL and the like: not retryable
+            raise self.error(
+                f"{self.service} {method} {shown_path} failed: {type(exc).__name__}",
+                status=None, method=method, path=shown_path,
+            ) from None
+
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            reason = error_reason(response)
+            response.close()
+            raise _Retryable(str(status), status=status, headers=response.headers, reason=reason)
+        if status in (401, 403):
+            raise self._auth_error(status, error_reason(response), method, shown_path)
+        if status >= 400:
+            raise self._client_error(status, error_reason(response), method, shown_path)
+        if status >= 300:  # redirects are followed; one left over means something is off
+            raise self._client_error(status, "unexpected redirect", method, shown_path)
+
+        if expect_json and status != 204:
+            try:
+                body = response.json()
+            except ValueError:
+                raise _Retryable("invalid JSON", status=status) from None
+            if self.body_check is not None:
+                embedded = self.body_check(body)
+                if embedded is not None:
+                    code, reason = embedded
+                    reason = _truncate(reason)
+                    if code in RETRY_STATUSES:
+                        raise _Retryable(f"{code} in body", status=code, reason=reason)
+                    if code in (401, 403):
+                        raise self._auth_error(code, reason, method, shown_path)
+                    raise self.error(
+                        f"{self.service} reported an error for {method} {shown_path}"
+                        f" (HTTP {status}{', code ' + str(code) if code else ''})"
+                        f"{': ' + reason if reason else ''}",
+                        status=code or status, method=method, path=shown_path,
+                    )
+        return response
+
+    def _auth_error(self, status: int, reason: str, method: str, path: str) -> AuthError:
+        if status == 401:
+            message = f"{self.service} rejected the {self.credential} ({status})"
+        else:
+            short = self.credential.removeprefix("API ").strip() or self.credential
+            message = f"{self.service} refused access ({status}): the {short} lacks a permission"
+            if reason:
+                message += f": {reason}"
+        return AuthError(self.redact(message), service=self.service, status=status,
+                         method=method, path=path)
+
+    def _client_error(self, status: int, reason: str, method: str, path: str) -> ApiError:
+        message = f"{self.service} returned {status} for {method} {path}"
+        if reason:
+            message += f": {reason}"
+        return self.error(message, status=status, method=method, path=path)
+
+    def _exhausted(self, exc: _Retryable, method: str, path: str) -> ApiError:
+        n = self.max_attempts
+        tries = f"{n} attempt{'s' if n != 1 else ''}"
+        if exc.what == "invalid JSON":
+            message = (f"{self.service} returned a body that is not valid JSON for {method} {path}"
+                       f" (HTTP {exc.status}) after {tries}")
+        elif exc.status is not None:
+            message = f"{self.service} returned {exc.status} for {method} {path} after {tries}"
+            if exc.reason:
+                message += f": {exc.reason}"
+        else:
+            message = f"{self.service} {method} {path} failed after {tries}: {exc.what}"
+        return self.error(message, status=exc.status, method=method, path=path)
+
+    def _log_retry(self, state: RetryCallState, method: str, path: str) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        what = exc.what if isinstance(exc, _Retryable) else type(exc).__name__
+        wait = state.next_action.sleep if state.next_action else 0.0
+        level = logging.INFO if isinstance(exc, _Retryable) and exc.status == 429 else logging.WARNING
+        logger.log(level, "%s %s %s -> %s; retry %d/%d in %.2fs", self.service, method, path,
+                   what, state.attempt_number, self.max_attempts - 1, wait)

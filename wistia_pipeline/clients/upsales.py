@@ -1,0 +1,258 @@
+"""Upsales client: contact lookups and activity-log (marketing) events over REST v2.
+
+Facts and rules from /work/shared/api/upsales.md: the key goes in a ``Cookie: token=<key>``
+header (a token in a URL ends up in logs), JSON envelopes ``{"error", "metadata", "data"}``
+where a 200 with a non-null ``error`` is a failure, ``limit``/``offset`` paging, and a daily
+call quota that makes batched lookups mandatory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from .http import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT,
+    ApiSession,
+    reason_from_body,
+)
+
+__all__ = ["UpsalesClient", "UpsalesResource", "DEFAULT_UPSALES_API_URL", "normalize_emails"]
+
+DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
+
+# api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key; stay below it.
+UPSALES_RATE_LIMIT = 200
+UPSALES_RATE_WINDOW_S = 10.0
+DEFAULT_UPSALES_PER_10S = 180
+
+# api/upsales.md "Paging": limit defaults to 1000 (max 2000); 1000 keeps responses moderate.
+PAGE_LIMIT = 1000
+# api/upsales.md "Rate limits and quota": one call per 100 views, never one per view.
+DEFAULT_EMAIL_BATCH = 100
+
+CONTACTS_PATH = "/v2/contacts"
+EVENTS_PATH = "/v2/events"
+SELF_PATH = "/v2/self"
+
+
+def _q(attribute: str, comparison: str, value: Any) -> str:
+    """A JSON ``q`` filter, e.g. ``{"a":"email","c":"eq","v":[...]}`` (api/upsales.md)."""
+    return json.dumps({"a": attribute, "c": comparison, "v": value}, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def normalize_emails(emails: Iterable[str]) -> list[str]:
+    """Trimmed, lower-cased, de-duplicated emails in first-seen order; empty ones dropped."""
+    seen: dict[str, None] = {}
+    for email in emails:
+        if not isinstance(email, str):
+            continue
+        normalized = email.strip().lower()
+        if normalized:
+            seen.setdefault(normalized, None)
+    return list(seen)
+
+
+def _envelope_error(body: Any) -> tuple[int | None, str] | None:
+    """Report a non-null envelope ``error`` (api/upsales.md: a 200 with an error is a failure)."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if error is None:
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code.strip())
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    reason = reason_from_body(body) or (str(error) if not isinstance(error, dict) else "")
+    return code, reason
+
+
+class UpsalesClient:
+    """Talks to Upsales REST v2 below one configured root (``<api_url>/v2/...``)."""
+
+    service = "Upsales"
+
+    def __init__(
+        self,
+        api_url: str,
+        api_token: str,
+        *,
+        per_10s: int = DEFAULT_UPSALES_PER_10S,
+        customer_id: int | str | None = None,
+        timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._customer_id_override = str(customer_id).strip() if customer_id not in (None, "") else ""
+        # No Content-Type here: requests sets application/json for json= bodies, and a
+        # session-wide one would mislabel the form-encoded formSubmit post.
+        self.session = ApiSession(
+            self.service,
+            self.api_url,
+            {"Cookie": f"token={api_token}"},
+            (per_10s, UPSALES_RATE_WINDOW_S),
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            credential="API key",
+            body_check=_envelope_error,
+            secrets=(api_token,),
+        )
+
+    def __repr__(self) -> str:
+        return f"UpsalesClient(api_url={self.api_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- envelope helpers ----------------------------------------------------------------
+
+    def _envelope(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+        body = self.session.request_json(method, path, params=params, json=json_body)
+        if not isinstance(body, dict) or "data" not in body:
+            raise self.session.error(
+                f"Upsales {method} {path}: unexpected response shape (no data envelope)",
+                status=200, method=method, path=path,
+            )
+        return body
+
+    def _list(self, path: str, params: dict[str, Any]) -> tuple[list, dict]:
+        body = self._envelope("GET", path, params=params)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise self.session.error(
+                f"Upsales GET {path}: unexpected response shape (data is not a list)",
+                status=200, method="GET", path=path,
+            )
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        return data, metadata
+
+    def _iter_pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict]]:
+        """limit/offset paging while a page is full, bounded by ``metadata.total`` when given."""
+        offset = 0
+        while True:
+            data, metadata = self._list(path, {**params, "limit": PAGE_LIMIT, "offset": offset})
+            if data:
+                yield data
+            offset += len(data)
+            total = metadata.get("total")
+            if not data:
+                return
+            if isinstance(total, int) and not isinstance(total, bool):
+                if offset >= total:
+                    return
+            elif len(data) < PAGE_LIMIT:
+                return
+
+    # -- contacts ------------------------------------------------------------------------
+
+    def iter_contacts_by_emails(
+        self, emails: Iterable[str], batch_size: int = DEFAULT_EMAIL_BATCH
+    ) -> Iterator[list[dict]]:
+        """Active contacts whose email equals one of ``emails``, one ``q`` list query per batch.
+
+        Emails are trimmed, lower-cased and de-duplicated first; empty ones are skipped
+        (an empty email never matches anything).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        wanted = normalize_emails(emails)
+        for start in range(0, len(wanted), batch_size):
+            batch = wanted[start : start + batch_size]
+            yield from self._iter_pages(
+                CONTACTS_PATH, {"q": _q("email", "eq", batch), "active": "eq:1"}
+            )
+
+    def iter_contacts_by_domain(self, domain: str) -> Iterator[list[dict]]:
+        """Active contacts whose email contains ``@<domain>`` (substring filter ``src``)."""
+        domain = (domain or "").strip().lower().lstrip("@")
+        if not domain:
+            return
+        yield from self._iter_pages(CONTACTS_PATH, {"email": f"src:@{domain}", "active": "eq:1"})
+
+    # -- events --------------------------------------------------------------------------
+
+    def create_event(self, payload: dict) -> dict:
+        """POST an activity-log entry; returns the created object (has ``id``)."""
+        data = self._envelope("POST", EVENTS_PATH, json_body=payload).get("data")
+        if not isinstance(data, dict):
+            raise self.session.error(
+                f"Upsales POST {EVENTS_PATH}: unexpected response shape (data is not an object)",
+                status=200, method="POST", path=EVENTS_PATH,
+            )
+        return data
+
+    def find_events_by_external_id(self, external_id: str) -> list[dict]:
+        """Entries carrying ``externalId`` (how a post is found again after a crash)."""
+        data, _ = self._list(EVENTS_PATH, {"q": _q("externalId", "eq", external_id)})
+        return data
+
+    # -- self ----------------------------------------------------------------------------
+
+    def get_self(self) -> dict:
+        """The key's user and customer (``GET /v2/self``)."""
+        data = self._envelope("GET", SELF_PATH).get("data")
+        if not isinstance(data, dict):
+            raise self.session.error(
+                f"Upsales GET {SELF_PATH}: unexpected response shape (data is not an object)",
+                status=200, method="GET", path=SELF_PATH,
+            )
+        return data
+
+    def customer_id(self) -> int:
+        """The customer id for form submits: the configured override, else
+        ``data.clients[0].clientId`` of ``GET /v2/self`` (unverified shape, api/upsales.md)."""
+        if self._customer_id_override:
+            try:
+                return int(self._customer_id_override)
+            except ValueError:
+                raise self.session.error(
+                    "UPSALES_CUSTOMER_ID must be a whole number", status=None,
+                    method="GET", path=SELF_PATH,
+                ) from None
+        data = self.get_self()
+        clients = data.get("clients")
+        first = clients[0] if isinstance(clients, list) and clients else None
+        client_id = first.get("clientId") if isinstance(first, dict) else None
+        try:
+            if isinstance(client_id, bool):
+                raise TypeError
+            return int(client_id)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise self.session.error(
+                "Upsales GET /v2/self has no clients[0].clientId: set UPSALES_CUSTOMER_ID",
+                status=200, method="GET", path=SELF_PATH,
+            ) from None
+
+    def verify(self) -> None:
+        """One cheap authenticated call; raises AuthError on 401/403."""
+        self.get_self()
+
+
+class UpsalesResource(dg.ConfigurableResource):
+    """Dagster resource for Upsales; use ``EnvVar("UPSALES_API_TOKEN")`` for the key."""
+
+    api_token: str = Field(description="Upsales API key (secret; never logged).")
+    api_url: str = Field(default=DEFAULT_UPSALES_API_URL,
+                         description="API root; /v2/... and /external/... are derived from it.")
+    customer_id: str = Field(default="", description="Overrides the customer id from /v2/self.")
+
+    def __repr_args__(self):  # keep the key out of repr() and logs
+        return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
+
+    def get_client(self) -> UpsalesClient:
+        return UpsalesClient(self.api_url.rstrip("/"), self.api_token,
+                             customer_id=self.customer_id or None)

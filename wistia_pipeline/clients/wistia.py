@@ -1,0 +1,198 @@
+"""Wistia client: stats events, medias and projects from the legacy v1 API.
+
+Facts and rules from /work/shared/api/wistia.md: Bearer auth only, bare JSON arrays paged with
+``page``/``per_page`` (max 100, the last page is the first short one), and one bounded UTC day
+of events at a time, deduplicated on ``event_key`` because pages shift while views arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from .http import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT,
+    ApiSession,
+)
+
+__all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "is_higher_percent"]
+
+DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
+
+# api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
+# account's other integrations, so stay under it with headroom.
+WISTIA_RATE_LIMIT = 600
+WISTIA_RATE_WINDOW_S = 60.0
+DEFAULT_WISTIA_PER_MINUTE = 500
+
+# api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send 100.
+PER_PAGE = 100
+
+EVENTS_PATH = "/stats/events.json"
+MEDIAS_PATH = "/medias.json"
+PROJECTS_PATH = "/projects.json"
+
+
+def _as_percent(value: Any) -> float | None:
+    """``percent_viewed`` as a finite float, or None when missing or not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def is_higher_percent(new: Any, seen: Any) -> bool:
+    """Whether a repeated event's ``percent_viewed`` beats the copy already yielded.
+
+    A missing or non-numeric new value is never higher; any number beats a missing old one.
+    """
+    new_pct = _as_percent(new)
+    if new_pct is None:
+        return False
+    seen_pct = _as_percent(seen)
+    return seen_pct is None or new_pct > seen_pct
+
+
+def _alias_project_hashed_id(media: Any) -> Any:
+    """Give ``media.project`` both ``hashed_id`` and ``hashedId``.
+
+    api/wistia.md: older responses spell it ``hashed_id``, newer ones ``hashedId``; adding the
+    missing alias (keeping the original) lets callers read either.
+    """
+    if isinstance(media, dict) and isinstance(media.get("project"), dict):
+        project = media["project"]
+        if "hashed_id" in project and "hashedId" not in project:
+            project["hashedId"] = project["hashed_id"]
+        elif "hashedId" in project and "hashed_id" not in project:
+            project["hashed_id"] = project["hashedId"]
+    return media
+
+
+class WistiaClient:
+    """Reads Wistia's legacy v1 API with a Bearer token (never a query parameter)."""
+
+    service = "Wistia"
+
+    def __init__(
+        self,
+        api_url: str,
+        api_token: str,
+        *,
+        per_minute: int = DEFAULT_WISTIA_PER_MINUTE,
+        timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.session = ApiSession(
+            self.service,
+            self.api_url,
+            {"Authorization": f"Bearer {api_token}"},
+            (per_minute, WISTIA_RATE_WINDOW_S),
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            credential="API token",
+            secrets=(api_token,),
+        )
+
+    def __repr__(self) -> str:
+        return f"WistiaClient(api_url={self.api_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- paging --------------------------------------------------------------------------
+
+    def _get_list(self, path: str, params: dict[str, Any]) -> list:
+        body = self.session.request_json("GET", path, params=params)
+        if not isinstance(body, list):
+            raise self.session.error(
+                f"Wistia GET {path}: unexpected response shape"
+                f" (expected a JSON list, got {type(body).__name__})",
+                status=200, method="GET", path=path,
+            )
+        return body
+
+    def _iter_pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list]:
+        """Pages of a bare-array endpoint until the first short (or empty) page."""
+        page = 1
+        while True:
+            items = self._get_list(path, {**(params or {}), "page": page, "per_page": PER_PAGE})
+            if items:
+                yield items
+            if len(items) < PER_PAGE:
+                return
+            page += 1
+
+    # -- public --------------------------------------------------------------------------
+
+    def iter_event_pages(self, day: date) -> Iterator[list[dict]]:
+        """Every viewing session of one UTC day, page by page (100 per request).
+
+        New views arriving mid-scan shift later pages, so an ``event_key`` already yielded
+        for this day is skipped unless its ``percent_viewed`` is higher (a live session only
+        grows). Events without a string ``event_key`` are passed through untouched: the
+        pipeline records them as bad input.
+        """
+        day_text = day.isoformat()
+        best: dict[str, Any] = {}
+        for page in self._iter_pages(EVENTS_PATH, {"start_date": day_text, "end_date": day_text}):
+            fresh = []
+            for event in page:
+                key = event.get("event_key") if isinstance(event, dict) else None
+                if not isinstance(key, str):
+                    fresh.append(event)
+                    continue
+                percent = event.get("percent_viewed")
+                if key in best and not is_higher_percent(percent, best[key]):
+                    continue
+                best[key] = percent  # first sighting, or a higher percent than before
+                fresh.append(event)
+            if fresh:
+                yield fresh
+
+    def iter_medias(self) -> Iterator[list[dict]]:
+        """All medias, 100 per page; ``project`` carries both hashed-id spellings."""
+        for page in self._iter_pages(MEDIAS_PATH):
+            yield [_alias_project_hashed_id(media) for media in page]
+
+    def iter_projects(self) -> Iterator[list[dict]]:
+        """All projects (camelCase keys), 100 per page."""
+        yield from self._iter_pages(PROJECTS_PATH)
+
+    def verify(self) -> None:
+        """One cheap authenticated call; raises AuthError on 401/403."""
+        self._get_list(PROJECTS_PATH, {"per_page": 1})
+
+
+class WistiaResource(dg.ConfigurableResource):
+    """Dagster resource for Wistia; use ``EnvVar("WISTIA_API_TOKEN")`` for the token."""
+
+    api_token: str = Field(description="Wistia API token (secret; never logged).")
+    api_url: str = Field(default=DEFAULT_WISTIA_API_URL, description="Wistia API root.")
+    public_token: str = Field(default="", description="Non-secret token for heatmap links.")
+
+    def __repr_args__(self):  # keep the token out of repr() and logs
+        return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
+
+    def get_client(self) -> WistiaClient:
+        return WistiaClient(self.api_url.rstrip("/"), self.api_token)

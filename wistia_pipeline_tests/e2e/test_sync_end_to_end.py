@@ -1,0 +1,116 @@
+"""The whole chain through Dagster against the sandbox: the seed's funnel, reruns, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from wistia_pipeline.cli import run_sync
+
+pytestmark = pytest.mark.e2e
+
+FUNNEL_KEYS = ["events", "converted", "matched", "at_min_percent", "in_projects", "new"]
+
+
+def funnel(report) -> list[int]:
+    counts = report.funnels["activities"]
+    return [counts[k] for k in FUNNEL_KEYS]
+
+
+def external_ids(sandbox) -> list[str]:
+    return [e["externalId"] for e in sandbox.upsales.events]
+
+
+def test_demo_reproduces_the_seed_funnel_and_never_posts_twice(demo, sandbox, pipeline_env, today):
+    first, last = today - timedelta(days=2), today
+
+    run1 = run_sync(first, last)
+    assert run1.success, run1.error
+    assert funnel(run1) == demo.expected["first_run"] == [189, 50, 26, 16, 14, 14]
+    assert run1.posted == {"activities": 14}
+    assert len(sandbox.upsales.events) == 14
+
+    assert sandbox.wistia.release_hidden() == 4  # the late views reach Wistia's API
+    run2 = run_sync(first, last)
+    assert run2.success, run2.error
+    assert funnel(run2) == demo.expected["second_run"] == [193, 54, 30, 20, 18, 4]
+    assert run2.posted == {"activities": 4}
+    ids = external_ids(sandbox)
+    assert len(ids) == 18 == len(set(ids)) == demo.expected["posted_total"]
+
+    run3 = run_sync(first, last)
+    assert run3.success and funnel(run3)[-1] == 0 and run3.posted == {"activities": 0}
+    assert len(sandbox.upsales.events) == 18
+
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        per_day = con.execute("SELECT count(*), count(DISTINCT event_key) FROM wistia_events").fetchone()
+        assert per_day == (193, 193)
+        ledger = con.execute("SELECT status, count(*) FROM synced_ledger GROUP BY ALL").fetchall()
+        assert ledger == [("posted", 18)]
+        ledger_ids = {r[0] for r in con.execute("SELECT upsales_id FROM synced_ledger").fetchall()}
+        assert ledger_ids == {str(e["id"]) for e in sandbox.upsales.events}
+        outcomes = dict(con.execute(
+            "SELECT coalesce(reason, outcome), count(*) FROM view_outcomes GROUP BY ALL").fetchall())
+        assert outcomes == {
+            "not_converted": 135, "invalid_email": 4, "personal_domain": 8, "no_match": 12,
+            "ambiguous_domain": 4, "below_min_percent": 10, "project_not_enabled": 1,
+            "unknown_project": 1, "already_synced": 18,
+        }
+        posted = con.execute("SELECT value FROM synced_ledger WHERE contact_id IS NULL").fetchall()
+        assert posted and all(v.startswith("Someone watched ") for (v,) in posted)
+
+
+def test_rerunning_one_day_twice_adds_no_rows_and_posts_nothing_new(demo, sandbox, pipeline_env, today):
+    sandbox.wistia.release_hidden()
+    day = today - timedelta(days=1)
+    assert run_sync(day, day).success
+    posted = len(sandbox.upsales.events)
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("wistia_events", "converted_views", "matched_views", "filtered_views",
+                            "view_rejections", "synced_ledger", "view_outcomes")}
+    again = run_sync(day, day)
+    assert again.success and again.posted == {"activities": 0}
+    assert len(sandbox.upsales.events) == posted
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        after = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
+    assert after == before and before["wistia_events"] > 0
+
+
+def test_the_run_is_recorded_in_dagster_home(demo, pipeline_env, today):
+    import dagster as dg
+
+    report = run_sync(today, today)
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(report.run_id)
+        assert run is not None and run.is_success
+        assert run.tags["dagster/asset_partition_range_start"] == today.isoformat()
+        keys = instance.get_materialized_partitions(dg.AssetKey("synced_ledger"))
+        assert today.isoformat() in keys
+
+
+def test_cli_sync_prints_the_funnel_and_fails_on_a_bad_setting(demo, pipeline_env, today, tmp_path):
+    cli = [sys.executable, "-m", "wistia_pipeline.cli"]
+    env = {**os.environ}
+    done = subprocess.run([*cli, "sync", "--start", str(today - timedelta(days=2)), "--end", str(today)],
+                          env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "activities: 189 views in Wistia -> 50 converted" in done.stdout
+    assert "posted 14" in done.stdout and "Run succeeded." in done.stdout
+
+    bad = subprocess.run([*cli, "sync"], env={**env, "MIN_PERCENT_WATCHED": "120"}, capture_output=True,
+                         text=True, cwd=tmp_path, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: MIN_PERCENT_WATCHED must be a number from 0 to 100, got '120'"
+
+    wrong_key = subprocess.run([*cli, "sync", "--start", str(today), "--end", str(today)],
+                               env={**env, "UPSALES_API_TOKEN": "not-the-key"}, capture_output=True, text=True,
+                               cwd=tmp_path, timeout=300)
+    assert wrong_key.returncode == 1
+    assert "Upsales rejected the API key (401)" in wrong_key.stdout
+    assert "not-the-key" not in wrong_key.stdout + wrong_key.stderr
