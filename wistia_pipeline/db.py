@@ -80,9 +80,14 @@ def rewrite_days(con: duckdb.DuckDBPyConnection, stage: str, first: date, last: 
     `extra_params`.
     """
     with transaction(con):
-        delete_days(con, stage, first, last)
-        con.execute("DELETE FROM view_rejections WHERE stage = $1 AND day BETWEEN $2 AND $3", [stage, first, last])
+        clear_days(con, stage, first, last)
         run_script(con, stage, [first, last, *extra_params])
+
+
+def clear_days(con: duckdb.DuckDBPyConnection, stage: str, first: date, last: date) -> None:
+    """Remove a stage's rows and recorded reasons for days first..last."""
+    delete_days(con, stage, first, last)
+    con.execute("DELETE FROM view_rejections WHERE stage = $1 AND day BETWEEN $2 AND $3", [stage, first, last])
 
 
 def run_script(con: duckdb.DuckDBPyConnection, name: str, params: Sequence[Any]) -> None:

@@ -30,6 +30,7 @@ def pipeline_env(sandbox, tmp_path, monkeypatch):
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     for name in ("WISTIA_PROJECTS", "MIN_PERCENT_WATCHED", "SYNC_FORMS", "SYNC_ACTIVITIES", "FORM_POLICY",
                  "ACTIVITY_SCORE", "LOOKBACK_DAYS", "WISTIA_PUBLIC_TOKEN", "UPSALES_CUSTOMER_ID"):
         monkeypatch.delenv(name, raising=False)

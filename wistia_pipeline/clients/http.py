@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
 __all__ = [
@@ -258,12 +258,25 @@ class _Retryable(Exception):
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
         reason: str = "",
+        sent: bool = True,
     ) -> None:
         super().__init__(what)
         self.what = what  # short label for logs: "503", "ConnectTimeout", "invalid JSON"
         self.status = status
         self.headers = dict(headers or {})
         self.reason = reason
+        # Did the request possibly reach the server and take effect? A 429 or a refused
+        # connection say no; a 5xx, a read timeout or a dropped response cannot tell.
+        self.maybe_applied = sent and status != 429
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the connection failed before the request could reach the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc.args[0]) if exc.args else ""
+    return isinstance(exc, requests.ConnectionError) and (
+        "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text)
 
 
 # --------------------------------------------------------------------------------------
@@ -402,21 +415,34 @@ class ApiSession:
         json: Any = None,
         data: Any = None,
         expect_json: bool | None = None,
+        idempotent: bool | None = None,
     ) -> requests.Response:
         """Send one logical request; returns the successful response or raises ApiError.
 
         ``expect_json`` (default: True unless ``data`` is given, since form posts answer
         text) makes an unparseable 2xx body a retryable failure: a truncated page from a
         proxy or a timed-out upstream should be fetched again, not half-read.
+
+        ``idempotent`` (default: True for GET, False for POST) decides whether a failure
+        that may have taken effect (a 5xx, a timeout, a dropped response) is retried. A
+        write is only retried when it provably did not arrive (429, connection refused);
+        otherwise the caller gets the error and must look the write up before trying again,
+        so a lost response can never turn into a second post.
         """
         method = method.upper()
         if expect_json is None:
             expect_json = data is None
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
         shown_path = self._shown_path(path)
+
+        def worth_retrying(exc: BaseException) -> bool:
+            return isinstance(exc, _Retryable) and (idempotent or not exc.maybe_applied)
+
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=_HeaderAwareWait(self.backoff_base, self.backoff_max),
-            retry=retry_if_exception_type(_Retryable),
+            retry=retry_if_exception(worth_retrying),
             before_sleep=lambda state: self._log_retry(state, method, shown_path),
             sleep=self.sleep,
             reraise=True,
@@ -426,6 +452,8 @@ class ApiSession:
                 self._attempt, method, path, shown_path, params, json, data, expect_json
             )
         except _Retryable as exc:
+            if not idempotent and exc.maybe_applied:
+                raise self._unconfirmed(exc, method, shown_path) from None
             raise self._exhausted(exc, method, shown_path) from None
 
     def request_json(
@@ -483,7 +511,7 @@ class ApiSession:
                 method, self._url(path), params=params, json=json, data=data, timeout=self.timeout
             )
         except _RETRY_EXCEPTIONS as exc:
-            raise _Retryable(type(exc).__name__) from None
+            raise _Retryable(type(exc).__name__, sent=not _never_sent(exc)) from None
         except requests.RequestException as exc:  # invalid URL and the like: not retryable
             raise self.error(
                 f"{self.service} {method} {shown_path} failed: {type(exc).__name__}",
@@ -540,6 +568,14 @@ class ApiSession:
         if reason:
             message += f": {reason}"
         return self.error(message, status=status, method=method, path=path)
+
+    def _unconfirmed(self, exc: _Retryable, method: str, path: str) -> ApiError:
+        what = f"answered {exc.status}" if exc.status is not None else f"failed ({exc.what})"
+        message = (f"{self.service} {method} {path} {what}; not retried, as the write may have been "
+                   f"stored")
+        if exc.reason:
+            message += f": {exc.reason}"
+        return self.error(message, status=exc.status, method=method, path=path)
 
     def _exhausted(self, exc: _Retryable, method: str, path: str) -> ApiError:
         n = self.max_attempts

@@ -1,4 +1,4 @@
-"""Upsales client: contact lookups and activity-log (marketing) events over REST v2.
+"""Upsales client: contact lookups, activity-log (marketing) events and forms over REST v2.
 
 Facts and rules from /work/shared/api/upsales.md: the key goes in a ``Cookie: token=<key>``
 header (a token in a URL ends up in logs), JSON envelopes ``{"error", "metadata", "data"}``
@@ -41,6 +41,10 @@ DEFAULT_EMAIL_BATCH = 100
 CONTACTS_PATH = "/v2/contacts"
 EVENTS_PATH = "/v2/events"
 SELF_PATH = "/v2/self"
+FORMS_PATH = "/v2/forms"
+FORM_SUBMITS_PATH = "/v2/formSubmits"
+# The public endpoint Upsales' own form embeds post to (below the root, not below /v2).
+FORM_SUBMIT_PATH = "/external/formSubmit"
 
 
 def _q(attribute: str, comparison: str, value: Any) -> str:
@@ -199,6 +203,53 @@ class UpsalesClient:
         """Entries carrying ``externalId`` (how a post is found again after a crash)."""
         data, _ = self._list(EVENTS_PATH, {"q": _q("externalId", "eq", external_id)})
         return data
+
+    def find_events_by_external_ids(self, external_ids: list[str]) -> list[dict]:
+        """Entries carrying any of ``external_ids`` (one ``q`` list query per 100 ids)."""
+        found: list[dict] = []
+        for start in range(0, len(external_ids), DEFAULT_EMAIL_BATCH):
+            batch = external_ids[start : start + DEFAULT_EMAIL_BATCH]
+            for page in self._iter_pages(EVENTS_PATH, {"q": _q("externalId", "eq", batch)}):
+                found += page
+        return found
+
+    # -- forms ---------------------------------------------------------------------------
+
+    def find_forms_by_name(self, name: str) -> list[dict]:
+        """Forms named exactly ``name``, oldest first.
+
+        Filtered with ``q`` (a name may hold a comma, which ``name=eq:`` would split) and
+        compared exactly here, as Upsales compares strings case-insensitively.
+        """
+        found: list[dict] = []
+        for page in self._iter_pages(FORMS_PATH, {"q": _q("name", "eq", name), "sort": "id"}):
+            found += [form for form in page if isinstance(form, dict) and form.get("name") == name]
+        return sorted(found, key=lambda form: form.get("id") or 0)
+
+    def create_form(self, payload: dict) -> dict:
+        """POST a form definition; returns it with its ``id`` and ``uuid``."""
+        data = self._envelope("POST", FORMS_PATH, json_body=payload).get("data")
+        if not isinstance(data, dict) or not data.get("uuid"):
+            raise self.session.error(
+                f"Upsales POST {FORMS_PATH}: unexpected response shape (no form uuid)",
+                status=200, method="POST", path=FORMS_PATH,
+            )
+        return data
+
+    def submit_form(self, fields: dict[str, str]) -> str:
+        """Submit a form as Upsales' embeds do (form-encoded); returns the submission's id."""
+        response = self.session.request("POST", FORM_SUBMIT_PATH, data=fields)
+        submission_id = response.text.strip().strip('"')
+        if not submission_id:
+            raise self.session.error(
+                f"Upsales POST {FORM_SUBMIT_PATH}: empty answer (no submission id)",
+                status=response.status_code, method="POST", path=FORM_SUBMIT_PATH,
+            )
+        return submission_id
+
+    def iter_form_submits(self, form_id: int) -> Iterator[list[dict]]:
+        """Submissions of one form (``GET /v2/formSubmits?formId=``), pages of up to 1000."""
+        yield from self._iter_pages(FORM_SUBMITS_PATH, {"formId": form_id})
 
     # -- self ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ today-1) are *late*: hidden until `release_hidden()`, as Wistia's API shows view
 
 Settings (`DemoScenario.env`): MIN_PERCENT_WATCHED=25, WISTIA_PROJECTS="<Product tours hashed
 id>,Webinars" (one by hashed id, one by name), ACTIVITY_SCORE=10, LOOKBACK_DAYS=3, activities on,
-forms off.
+forms on with FORM_POLICY=project.
 
 Composition of the 193 views (final state, after the late views arrive):
 
@@ -39,6 +39,11 @@ Composition of the 193 views (final state, after the late views arrive):
   medias.json does not list (unknown_project) -> 18.
 * Of the 18: 4 late. First run sees 189 -> 50 -> 26 -> 16 -> 14 and posts 14; after the release
   the next run sees 193 -> 54 -> 30 -> 20 -> 18 and posts the 4 new ones.
+
+Forms branch (no matching: every valid converted view, as entered): of the 54 converted, 39 are
+at or above 25 % and 31 of those are on media of the two enabled projects (the 4 late views
+among them). The first run submits 27 to two forms, "Wistia: Product tours" and
+"Wistia: Webinars" (policy `project`), the next run the 4 late ones: 31 in all.
 """
 
 from __future__ import annotations
@@ -544,6 +549,11 @@ def _expected() -> dict[str, Any]:
         "first_run": [189, 50, 26, 16, 14, 14],
         "second_run": [193, 54, 30, 20, 18, 4],
         "posted_total": 18,
+        # forms branch (no matching): events, converted, >= min %, enabled projects, submitted
+        "forms_first_run": [189, 50, 35, 27, 27],
+        "forms_second_run": [193, 54, 39, 31, 4],
+        "forms_total": 31,
+        "forms_created": ["Wistia: Product tours", "Wistia: Webinars"],
         "final_outcomes": {
             "not_converted": 135,
             "invalid_email": 4,
@@ -613,6 +623,7 @@ def load_demo(sb: Sandbox, today: date) -> DemoScenario:
         "LOOKBACK_DAYS": "3",
         "WISTIA_PUBLIC_TOKEN": PUBLIC_TOKEN,
         "SYNC_ACTIVITIES": "true",
-        "SYNC_FORMS": "false",
+        "SYNC_FORMS": "true",
+        "FORM_POLICY": "project",
     }
     return DemoScenario(env=env, days=days, late_views=LATE_VIEWS, expected=expected)

@@ -56,13 +56,21 @@ class ActivitySink:
             "contact_id": payload.get("contact"),
             "score": payload["score"],
             "value": payload["value"],
+            "form_id": None,
+            "form_name": None,
         }
 
     def post(self, payload: Mapping[str, Any]) -> str:
         """Create the entry; returns its Upsales id."""
         return str(self.client.create_event(dict(payload))["id"])
 
-    def find_posted(self, external_id: str, event_key: str) -> str | None:
+    def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
+        """Views of a batch that Upsales already has (by externalId): event_key -> Upsales id."""
+        by_external_id = {payload["externalId"]: view["event_key"] for view, payload in prepared}
+        found = self.client.find_events_by_external_ids(list(by_external_id))
+        return {by_external_id[e["externalId"]]: str(e["id"]) for e in found if e.get("externalId") in by_external_id}
+
+    def find_posted(self, external_id: str, event_key: str, form_id: int | None = None) -> str | None:
         """The Upsales id of an entry already created for this view, if any."""
         found = self.client.find_events_by_external_id(external_id)
         return str(found[0]["id"]) if found else None

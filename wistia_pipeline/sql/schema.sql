@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS synced_ledger (
     contact_id   BIGINT,
     score        INTEGER,
     value        VARCHAR,
+    form_id      BIGINT,                   -- forms: the Upsales form the view was submitted to
+    form_name    VARCHAR,
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   VARCHAR,
     first_seen_at TIMESTAMP NOT NULL,
@@ -116,6 +118,16 @@ CREATE TABLE IF NOT EXISTS view_outcomes (
     percent_viewed DOUBLE,
     run_id      VARCHAR,
     decided_at  TIMESTAMP NOT NULL
+);
+
+-- Upsales forms this pipeline submits to, by name (found again in Upsales before any create).
+CREATE TABLE IF NOT EXISTS upsales_forms (
+    name        VARCHAR PRIMARY KEY,
+    policy      VARCHAR NOT NULL,
+    form_id     BIGINT NOT NULL,
+    form_uuid   VARCHAR NOT NULL,
+    created     BOOLEAN NOT NULL,          -- created by this pipeline (else found in Upsales)
+    recorded_at TIMESTAMP NOT NULL
 );
 
 -- Wistia medias with their project, refreshed by the filter stage when it needs projects.

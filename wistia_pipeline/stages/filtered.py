@@ -41,7 +41,9 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wi
     first, last = day_window(context)
     with db.connect(duckdb) as con:
         metadata = {}
-        if settings.wistia_projects:
+        # Projects come from Wistia's medias: needed by the project filter and by the forms
+        # policy `project` (one form per project).
+        if settings.wistia_projects or (settings.sync_forms and settings.form_policy == "project"):
             metadata["wistia_medias"] = refresh_medias(con, wistia.get_client())
         db.rewrite_days(con, "filtered_views", first, last, [
             settings.min_percent_watched, list(settings.wistia_projects), list(settings.destinations)])

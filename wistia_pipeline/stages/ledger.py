@@ -13,6 +13,7 @@ from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.activities import ActivitySink
+from wistia_pipeline.sinks.forms import FormSink
 from wistia_pipeline.stages.common import (
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings,
 )
@@ -23,23 +24,18 @@ from wistia_pipeline.stages.filtered import filtered_views
 MAX_CONSECUTIVE_TRANSIENT_FAILURES = 3
 
 
-def build_sinks(settings: Settings, upsales: UpsalesResource) -> dict[str, Any]:
+def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module.DuckDBPyConnection) -> dict[str, Any]:
+    """One sink per enabled destination, in posting order."""
     client = upsales.get_client()
-    sinks: dict[str, Any] = {}
-    for destination in settings.destinations:
-        if destination == "activities":
-            sinks[destination] = ActivitySink(client, settings)
-        else:
-            raise dg.Failure(description=f"SYNC_FORMS=true, but the forms destination is not available in this "
-                                         f"version: set SYNC_FORMS=false", allow_retries=False)
-    return sinks
+    makers = {"activities": lambda: ActivitySink(client, settings), "forms": lambda: FormSink(client, settings, con)}
+    return {destination: makers[destination]() for destination in settings.destinations}
 
 
 def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id: str) -> dict[str, int]:
     """Settle posts that were started but never confirmed before anything is posted again."""
     found = missing = 0
-    for event_key, external_id in con.execute(db.sql("ledger_in_flight"), [sink.destination]).fetchall():
-        upsales_id = sink.find_posted(external_id, event_key)
+    for event_key, external_id, form_id in con.execute(db.sql("ledger_in_flight"), [sink.destination]).fetchall():
+        upsales_id = sink.find_posted(external_id, event_key, form_id)
         if upsales_id is not None:
             con.execute(db.sql("ledger_mark_posted"), [sink.destination, event_key, upsales_id, run_id])
             found += 1
@@ -48,42 +44,99 @@ def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id
     return {"found": found, "missing": missing}
 
 
+# Candidates are handled in batches: one existence check in Upsales per batch (one call per 100
+# activities) proves a view absent before its post, so even a lost ledger cannot double-post.
+POST_BATCH = 100
+
+
+class PostStats:
+    """What posting one destination did; `gave_up` once Upsales looks down."""
+
+    def __init__(self) -> None:
+        self.new = self.posted = self.found = self.rejected = self.failed = 0
+        self.errors: list[str] = []
+        self.consecutive_failures = 0
+
+    @property
+    def gave_up(self) -> bool:
+        return self.consecutive_failures >= MAX_CONSECUTIVE_TRANSIENT_FAILURES
+
+    def failure(self, destination: str, event_key: str, error: Exception, log: Any, permanent: bool = False) -> None:
+        if permanent:
+            self.rejected += 1
+        else:
+            self.failed += 1
+            self.consecutive_failures += 1
+        self.errors.append(f"{event_key}: {error}")
+        log.warning(f"{destination}: {event_key} not posted: {error}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"new": self.new, "posted": self.posted, "found_in_upsales": self.found,
+                "rejected": self.rejected, "failed": self.failed, "errors": self.errors}
+
+
 def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date, last: date,
                    run_id: str, log: Any) -> dict[str, Any]:
     """Post every candidate of the window once: intent in the ledger, post, then the Upsales id."""
     reader = con.cursor().execute(db.sql("ledger_candidates"), [first, last, sink.destination])
     columns = [d[0] for d in reader.description]
-    stats: dict[str, Any] = {"new": 0, "posted": 0, "rejected": 0, "failed": 0, "errors": []}
-    consecutive_failures = 0
-    while chunk := reader.fetchmany(500):
-        for values in chunk:
-            view = dict(zip(columns, values))
-            stats["new"] += 1
-            if consecutive_failures >= MAX_CONSECUTIVE_TRANSIENT_FAILURES:
-                stats["failed"] += 1
-                continue
-            payload = sink.payload(view)
-            facts = sink.ledger_facts(view, payload)
-            con.execute(db.sql("ledger_mark_in_flight"), [
-                sink.destination, view["event_key"], view["day"], facts["external_id"], facts["client_id"],
-                facts["contact_id"], facts["score"], facts["value"], run_id])
+    stats = PostStats()
+    while chunk := reader.fetchmany(POST_BATCH):
+        views = [dict(zip(columns, values)) for values in chunk]
+        stats.new += len(views)
+        if stats.gave_up:
+            stats.failed += len(views)
+            continue
+        prepared = []
+        for view in views:
             try:
-                upsales_id = sink.post(payload)
+                prepared.append((view, sink.payload(view)))  # may create the view's form first
             except AuthError:
                 raise
-            except ApiError as error:
-                permanent = error.status is not None and 400 <= error.status < 500 and error.status != 429
-                con.execute(db.sql("ledger_mark_failed"), [sink.destination, view["event_key"],
-                                                          "rejected" if permanent else "in_flight", str(error)])
-                stats["rejected" if permanent else "failed"] += 1
-                consecutive_failures = 0 if permanent else consecutive_failures + 1
-                stats["errors"].append(f"{view['event_key']}: {error}")
-                log.warning(f"{sink.destination}: {view['event_key']} not posted: {error}")
-                continue
-            con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], upsales_id, run_id])
-            stats["posted"] += 1
-            consecutive_failures = 0
-    return stats
+            except ApiError as error:  # nothing was posted: the view stays a candidate
+                stats.failure(sink.destination, view["event_key"], error, log)
+        try:
+            existing = sink.find_existing(prepared) if prepared else {}
+        except AuthError:
+            raise
+        except ApiError as error:  # absence not proven: post nothing of this batch now
+            for view, _ in prepared:
+                stats.failure(sink.destination, view["event_key"], error, log)
+            continue
+        for view, payload in prepared:
+            post_one(con, sink, view, payload, existing.get(view["event_key"]), run_id, stats, log)
+    return stats.as_dict()
+
+
+def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,
+             existing_id: str | None, run_id: str, stats: PostStats, log: Any) -> None:
+    """Record the intent, post (unless Upsales already has it), record the outcome."""
+    if stats.gave_up:
+        stats.failed += 1
+        return
+    facts = sink.ledger_facts(view, payload)
+    con.execute(db.sql("ledger_mark_in_flight"), [
+        sink.destination, view["event_key"], view["day"], facts["external_id"], facts["client_id"],
+        facts["contact_id"], facts["score"], facts["value"], facts["form_id"], facts["form_name"], run_id])
+    if existing_id is not None:
+        con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], existing_id, run_id])
+        stats.found += 1
+        return
+    try:
+        upsales_id = sink.post(payload)
+    except AuthError:
+        raise
+    except ApiError as error:
+        # A 4xx (but 429) is Upsales refusing this view for good; anything else may or may not
+        # have been stored, so the row stays in flight and is looked up before a re-post.
+        permanent = error.status is not None and 400 <= error.status < 500 and error.status != 429
+        con.execute(db.sql("ledger_mark_failed"), [sink.destination, view["event_key"],
+                                                  "rejected" if permanent else "in_flight", str(error)])
+        stats.failure(sink.destination, view["event_key"], error, log, permanent=permanent)
+        return
+    con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], upsales_id, run_id])
+    stats.posted += 1
+    stats.consecutive_failures = 0
 
 
 @dg.asset(
@@ -99,25 +152,37 @@ def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date
 def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource) -> dg.MaterializeResult:
     settings = load_settings()
     first, last = day_window(context)
-    sinks = build_sinks(settings, upsales)
     upsales.get_client().verify()  # a rejected key stops the run before anything is posted
     funnels: dict[str, dict[str, int]] = {}
     metadata: dict[str, Any] = {}
     problems: list[str] = []
     with db.connect(duckdb) as con:
+        sinks = build_sinks(settings, upsales, con)
         for destination, sink in sinks.items():
-            reconciled = reconcile_in_flight(con, sink, context.run_id)
-            stats = post_new_views(con, sink, first, last, context.run_id, context.log)
+            # One destination failing (Upsales' form endpoint down, say) does not stop the other.
+            try:
+                reconciled = reconcile_in_flight(con, sink, context.run_id)
+                stats = post_new_views(con, sink, first, last, context.run_id, context.log)
+            except AuthError:
+                raise
+            except ApiError as error:
+                context.log.error(f"{destination}: {error}")
+                problems.append(f"{destination}: {error}")
+                funnels[destination] = funnel(con, first, last, destination)
+                continue
             funnels[destination] = funnel(con, first, last, destination, new=stats["new"])
             metadata.update({
                 f"{destination}/posted": stats["posted"],
                 f"{destination}/failed": stats["failed"],
                 f"{destination}/rejected": stats["rejected"],
-                f"{destination}/in_flight_found_in_upsales": reconciled["found"],
+                f"{destination}/found_in_upsales": reconciled["found"] + stats["found_in_upsales"],
             })
-            problems += stats["errors"]
-            if stats["failed"] and not stats["errors"]:
-                problems.append(f"{destination}: {stats['failed']} views not attempted after repeated failures")
+            if isinstance(sink, FormSink):
+                metadata["forms/created"] = ", ".join(sink.forms_created) or "none"
+            problems += [f"{destination}: {e}" for e in stats["errors"]]
+            if stats["failed"] > len(stats["errors"]):
+                problems.append(f"{destination}: {stats['failed'] - len(stats['errors'])} views not attempted "
+                                f"after repeated failures")
         db.run_script(con, "view_outcomes", [first, last, list(sinks), context.run_id])
         metadata.update(funnel_metadata(funnels))
         metadata.update(ledger_metadata(con, first, last, context.run_id))

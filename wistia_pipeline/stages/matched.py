@@ -70,9 +70,10 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
         stats = {}
         if settings.sync_activities:
             stats = fetch_contacts(con, upsales.get_client(), first, last)
-        else:
-            con.execute(CONTACTS_STAGING)
-        db.rewrite_days(con, "matched_views", first, last)
+            db.rewrite_days(con, "matched_views", first, last)
+        else:  # forms only: nothing to match, and no lookups spent on it
+            with db.transaction(con):
+                db.clear_days(con, "matched_views", first, last)
         metadata = table_metadata(con, "matched_views", first, last)
         metadata.update(stats)
         metadata.update(rejection_counts(con, "matched_views", first, last))

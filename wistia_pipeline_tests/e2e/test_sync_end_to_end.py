@@ -17,9 +17,9 @@ pytestmark = pytest.mark.e2e
 FUNNEL_KEYS = ["events", "converted", "matched", "at_min_percent", "in_projects", "new"]
 
 
-def funnel(report) -> list[int]:
-    counts = report.funnels["activities"]
-    return [counts[k] for k in FUNNEL_KEYS]
+def funnel(report, destination: str = "activities") -> list[int]:
+    counts = report.funnels[destination]
+    return [counts[k] for k in FUNNEL_KEYS if k in counts]
 
 
 def external_ids(sandbox) -> list[str]:
@@ -32,36 +32,45 @@ def test_demo_reproduces_the_seed_funnel_and_never_posts_twice(demo, sandbox, pi
     run1 = run_sync(first, last)
     assert run1.success, run1.error
     assert funnel(run1) == demo.expected["first_run"] == [189, 50, 26, 16, 14, 14]
-    assert run1.posted == {"activities": 14}
+    assert run1.posted == {"activities": 14, "forms": 27}
     assert len(sandbox.upsales.events) == 14
+    assert funnel(run1, "forms") == demo.expected["forms_first_run"] == [189, 50, 35, 27, 27]
+    assert sorted(f["name"] for f in sandbox.upsales.forms) == demo.expected["forms_created"]
 
     assert sandbox.wistia.release_hidden() == 4  # the late views reach Wistia's API
     run2 = run_sync(first, last)
     assert run2.success, run2.error
     assert funnel(run2) == demo.expected["second_run"] == [193, 54, 30, 20, 18, 4]
-    assert run2.posted == {"activities": 4}
+    assert run2.posted == {"activities": 4, "forms": 4}
+    assert funnel(run2, "forms") == demo.expected["forms_second_run"] == [193, 54, 39, 31, 4]
     ids = external_ids(sandbox)
     assert len(ids) == 18 == len(set(ids)) == demo.expected["posted_total"]
+    form_keys = [f["value"] for s in sandbox.upsales.form_submits for f in s["fieldValues"]
+                 if f["name"] == "Extra.wistia_event_key"]
+    assert len(form_keys) == len(set(form_keys)) == demo.expected["forms_total"] == 31
 
     run3 = run_sync(first, last)
-    assert run3.success and funnel(run3)[-1] == 0 and run3.posted == {"activities": 0}
-    assert len(sandbox.upsales.events) == 18
+    assert run3.success and funnel(run3)[-1] == 0 and run3.posted == {"activities": 0, "forms": 0}
+    assert len(sandbox.upsales.events) == 18 and len(sandbox.upsales.form_submits) == 31
+    assert len(sandbox.upsales.forms) == 2
 
     with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
         per_day = con.execute("SELECT count(*), count(DISTINCT event_key) FROM wistia_events").fetchone()
         assert per_day == (193, 193)
-        ledger = con.execute("SELECT status, count(*) FROM synced_ledger GROUP BY ALL").fetchall()
-        assert ledger == [("posted", 18)]
-        ledger_ids = {r[0] for r in con.execute("SELECT upsales_id FROM synced_ledger").fetchall()}
+        ledger = con.execute("SELECT destination, status, count(*) FROM synced_ledger GROUP BY ALL ORDER BY 1").fetchall()
+        assert ledger == [("activities", "posted", 18), ("forms", "posted", 31)]
+        ledger_ids = {r[0] for r in con.execute(
+            "SELECT upsales_id FROM synced_ledger WHERE destination = 'activities'").fetchall()}
         assert ledger_ids == {str(e["id"]) for e in sandbox.upsales.events}
         outcomes = dict(con.execute(
-            "SELECT coalesce(reason, outcome), count(*) FROM view_outcomes GROUP BY ALL").fetchall())
+            "SELECT coalesce(reason, outcome), count(*) FROM view_outcomes WHERE destination = 'activities' "
+            "GROUP BY ALL").fetchall())
         assert outcomes == {
             "not_converted": 135, "invalid_email": 4, "personal_domain": 8, "no_match": 12,
             "ambiguous_domain": 4, "below_min_percent": 10, "project_not_enabled": 1,
             "unknown_project": 1, "already_synced": 18,
         }
-        posted = con.execute("SELECT value FROM synced_ledger WHERE contact_id IS NULL").fetchall()
+        posted = con.execute("SELECT value FROM synced_ledger WHERE destination = 'activities' AND contact_id IS NULL").fetchall()
         assert posted and all(v.startswith("Someone watched ") for (v,) in posted)
 
 
@@ -75,7 +84,7 @@ def test_rerunning_one_day_twice_adds_no_rows_and_posts_nothing_new(demo, sandbo
                   for t in ("wistia_events", "converted_views", "matched_views", "filtered_views",
                             "view_rejections", "synced_ledger", "view_outcomes")}
     again = run_sync(day, day)
-    assert again.success and again.posted == {"activities": 0}
+    assert again.success and again.posted == {"activities": 0, "forms": 0}
     assert len(sandbox.upsales.events) == posted
     with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
         after = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
@@ -102,6 +111,8 @@ def test_cli_sync_prints_the_funnel_and_fails_on_a_bad_setting(demo, pipeline_en
     assert done.returncode == 0, done.stderr[-2000:]
     assert "activities: 189 views in Wistia -> 50 converted" in done.stdout
     assert "posted 14" in done.stdout and "Run succeeded." in done.stdout
+    assert "forms: 189 views in Wistia -> 50 converted (Turnstile email) -> 35 at or above minimum %" in done.stdout
+    assert "forms: submitted 27" in done.stdout
 
     bad = subprocess.run([*cli, "sync"], env={**env, "MIN_PERCENT_WATCHED": "120"}, capture_output=True,
                          text=True, cwd=tmp_path, timeout=300)

@@ -243,7 +243,8 @@ def test_demo_env_and_determinism(demo: DemoScenario) -> None:
         "LOOKBACK_DAYS": "3",
         "WISTIA_PUBLIC_TOKEN": "demo-public-token",
         "SYNC_ACTIVITIES": "true",
-        "SYNC_FORMS": "false",
+        "SYNC_FORMS": "true",
+        "FORM_POLICY": "project",
     }
     with Sandbox() as one, Sandbox() as two:
         load_demo(one, TODAY)

@@ -36,6 +36,10 @@ class FakeUpsales:
     def find_events_by_external_id(self, external_id):
         return [e for e in self.events if e["externalId"] == external_id]
 
+    def find_events_by_external_ids(self, external_ids):
+        self.lookups = getattr(self, "lookups", 0) + 1
+        return [e for e in self.events if e["externalId"] in external_ids]
+
 
 @pytest.fixture
 def ready(stage_db):
@@ -139,3 +143,14 @@ def test_outcomes_give_every_view_one_reason(ready):
     db.run_script(ready.con, "view_outcomes", [DAY, DAY, ["activities"], "run-1"])
     outcomes = dict(ready.rows("SELECT event_key, coalesce(reason, outcome) FROM view_outcomes"))
     assert outcomes == {"anon": "not_converted", "bad": "invalid_email", "gmail": "personal_domain", "anna": "synced"}
+
+
+def test_a_lost_ledger_finds_the_posted_views_in_upsales_instead_of_posting_again(ready):
+    upsales = FakeUpsales()
+    sink = ActivitySink(upsales, SETTINGS)
+    post_new_views(ready.con, sink, DAY, DAY, "run-1", LOG)
+    ready.con.execute("DELETE FROM synced_ledger")  # the DuckDB file was lost
+    again = post_new_views(ready.con, sink, DAY, DAY, "run-2", LOG)
+    assert (again["new"], again["posted"], again["found_in_upsales"]) == (3, 0, 3)
+    assert len(upsales.events) == 3 and set(ledger(ready).values()) == {
+        ("posted", "100"), ("posted", "101"), ("posted", "102")}

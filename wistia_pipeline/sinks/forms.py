@@ -1,0 +1,166 @@
+"""The forms destination: one Upsales form submission per converted view.
+
+The form comes from FORM_POLICY: one form (`single`), one per Wistia project (`project`) or one
+per video (`video`). A form is created on first need, remembered in DuckDB (`upsales_forms`) and
+looked up by name in Upsales before any create, so it is never created twice, not even when the
+DuckDB file is lost. Upsales links each submission to a contact and account from the email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+
+from wistia_pipeline import rules
+from wistia_pipeline.clients.upsales import UpsalesClient
+from wistia_pipeline.settings import Settings
+
+DESTINATION = "forms"
+SINGLE_FORM_NAME = "Wistia video views"
+NO_PROJECT = "(no project)"
+
+# Extra fields carry the view; `Extra.wistia_event_key` is how a submission is found again.
+EVENT_KEY_FIELD = "Extra.wistia_event_key"
+FORM_FIELDS = [
+    {"name": "Contact.email", "title": "Email", "required": True, "datatype": "text"},
+    {"name": "Contact.firstname", "title": "First name", "required": False, "datatype": "text"},
+    {"name": "Contact.lastname", "title": "Last name", "required": False, "datatype": "text"},
+    {"name": "Extra.wistia_video", "title": "Video", "required": False, "datatype": "text"},
+    {"name": "Extra.wistia_percent_watched", "title": "Percent watched", "required": False, "datatype": "text"},
+    {"name": "Extra.wistia_heatmap", "title": "Heatmap", "required": False, "datatype": "text"},
+    {"name": EVENT_KEY_FIELD, "title": "Wistia event key", "required": False, "datatype": "text"},
+]
+
+
+def form_name(view: Mapping[str, Any], policy: str) -> str:
+    """The name of the form a view goes to under a policy (the name is the form's identity)."""
+    if policy == "project":
+        return f"Wistia: {view.get('project_name') or NO_PROJECT}"
+    if policy == "video":
+        return f"Wistia: {view.get('media_name') or 'Untitled video'} ({view.get('media_id') or 'unknown'})"
+    return SINGLE_FORM_NAME
+
+
+def form_definition(name: str) -> dict[str, Any]:
+    """What `POST /v2/forms` gets for a new form."""
+    return {
+        "name": name,
+        "title": name,
+        "internalName": name,
+        "description": "Created by wistia_pipeline: Wistia Turnstile conversions.",
+        "landingPage": "",
+        "buttonText": "Send",
+        "thankYouTitle": "Thank you",
+        "thankYouText": "",
+        "fields": FORM_FIELDS,
+    }
+
+
+def submission_fields(view: Mapping[str, Any], settings: Settings, customer_id: int, form_uuid: str) -> dict[str, str]:
+    """The form-encoded body of `POST <root>/external/formSubmit` for one view."""
+    heatmap = rules.heatmap_url(view["event_key"], view["heatmap_url"], settings.wistia_api_url,
+                                settings.wistia_public_token)
+    return {
+        "formCid": str(customer_id),
+        "formId": form_uuid,
+        "Contact.email": view["email"],
+        "Contact.firstname": view.get("first_name") or "",
+        "Contact.lastname": view.get("last_name") or "",
+        "Extra.wistia_video": view.get("media_name") or "",
+        "Extra.wistia_percent_watched": str(rules.whole_percent(view["percent_viewed"])),
+        "Extra.wistia_heatmap": heatmap or "",
+        EVENT_KEY_FIELD: view["event_key"],
+        "isFrame": "false",
+        "validation": "",
+        "isAjax": "true",
+    }
+
+
+class FormSink:
+    """Submits forms, creating each policy's forms once, and finds submissions by event_key."""
+
+    destination = DESTINATION
+
+    def __init__(self, client: UpsalesClient, settings: Settings, con: duckdb.DuckDBPyConnection):
+        self.client = client
+        self.settings = settings
+        self.con = con
+        self._customer_id: int | None = settings.upsales_customer_id
+        self._forms: dict[str, tuple[int, str]] = {
+            name: (form_id, form_uuid)
+            for name, form_id, form_uuid in con.execute("SELECT name, form_id, form_uuid FROM upsales_forms").fetchall()
+        }
+        self._submitted_keys: dict[int, dict[str, str]] = {}
+        self.forms_created: list[str] = []
+        # With no forms ledger at all (a first run, or a lost DuckDB file) every submission is
+        # checked against what Upsales already holds, one read-back per form; with a ledger
+        # that read-back is saved and only unconfirmed (in-flight) views are looked up.
+        self.check_upsales = con.execute(
+            "SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?", [DESTINATION]).fetchone()[0]
+
+    @property
+    def customer_id(self) -> int:
+        if self._customer_id is None:
+            self._customer_id = self.client.customer_id()
+        return self._customer_id
+
+    def form_for(self, view: Mapping[str, Any]) -> tuple[int, str, str]:
+        """(form id, uuid, name) for the view's form: remembered, else found by name, else created."""
+        name = form_name(view, self.settings.form_policy)
+        if name not in self._forms:
+            found = self.client.find_forms_by_name(name)
+            form = found[0] if found else self.client.create_form(form_definition(name))
+            if not found:
+                self.forms_created.append(name)
+            self.con.execute(
+                "INSERT OR REPLACE INTO upsales_forms VALUES (?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC')",
+                [name, self.settings.form_policy, int(form["id"]), form["uuid"], not found])
+            self._forms[name] = (int(form["id"]), form["uuid"])
+        form_id, form_uuid = self._forms[name]
+        return form_id, form_uuid, name
+
+    def payload(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        form_id, form_uuid, name = self.form_for(view)
+        return {"form_id": form_id, "form_name": name,
+                "fields": submission_fields(view, self.settings, self.customer_id, form_uuid)}
+
+    def ledger_facts(self, view: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "external_id": view["event_key"],
+            "client_id": None,
+            "contact_id": None,
+            "score": None,
+            "value": f"{payload['fields']['Contact.email']} -> {payload['form_name']}",
+            "form_id": payload["form_id"],
+            "form_name": payload["form_name"],
+        }
+
+    def post(self, payload: Mapping[str, Any]) -> str:
+        return self.client.submit_form(payload["fields"])
+
+    def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
+        """Views of a batch already submitted to their form (only when there is no ledger)."""
+        if not self.check_upsales:
+            return {}
+        found = {}
+        for view, payload in prepared:
+            submission_id = self.find_posted(view["event_key"], view["event_key"], payload["form_id"])
+            if submission_id is not None:
+                found[view["event_key"]] = submission_id
+        return found
+
+    def find_posted(self, external_id: str, event_key: str, form_id: int | None) -> str | None:
+        """The id of a submission of this view already in Upsales (read back once per form)."""
+        if form_id is None:
+            return None
+        if form_id not in self._submitted_keys:
+            keys: dict[str, str] = {}
+            for page in self.client.iter_form_submits(form_id):
+                for submit in page:
+                    for field in submit.get("fieldValues") or []:
+                        if (field.get("name") or field.get("fieldId")) == EVENT_KEY_FIELD and field.get("value"):
+                            keys.setdefault(str(field["value"]), str(submit.get("id")))
+            self._submitted_keys[form_id] = keys
+        return self._submitted_keys[form_id].get(event_key)
