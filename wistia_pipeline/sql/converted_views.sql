@@ -1,6 +1,8 @@
 -- Converted views ($1 = first day, $2 = last day): views that carry a Turnstile email.
 -- Converted = conversion_data.email non-empty, or conversion_type non-empty and email non-empty;
--- the email is conversion_data.email when present, else email, trimmed.
+-- the email is conversion_data.email when present, else email, trimmed. Reasons, first that
+-- applies: missing_event_key / invalid_received_at (unusable input), not_converted,
+-- invalid_email (syntax), invalid_percent_viewed (null, not a number, outside 0..1).
 CREATE OR REPLACE TEMP TABLE _converted_candidates AS
 SELECT
     e.*,
@@ -14,6 +16,15 @@ CREATE OR REPLACE TEMP TABLE _email_validity AS
 SELECT turnstile_email AS email, is_valid_email(turnstile_email) AS valid
 FROM (SELECT DISTINCT turnstile_email FROM _converted_candidates WHERE turnstile_email IS NOT NULL);
 
+CREATE OR REPLACE TEMP TABLE _converted_reasons AS
+SELECT c.day, c.event_key, c.turnstile_email,
+       CASE WHEN c.input_problem IN ('missing_event_key', 'invalid_received_at') THEN c.input_problem
+            WHEN c.turnstile_email IS NULL THEN 'not_converted'
+            WHEN NOT v.valid THEN 'invalid_email'
+            WHEN c.input_problem IS NOT NULL THEN c.input_problem END AS reason
+FROM _converted_candidates AS c
+LEFT JOIN _email_validity AS v ON v.email = c.turnstile_email;
+
 INSERT INTO converted_views
 SELECT
     c.day, c.event_key, c.received_at,
@@ -21,15 +32,13 @@ SELECT
     lower(c.turnstile_email)                            AS email_lower,
     split_part(lower(c.turnstile_email), '@', 2)        AS email_domain,
     c.first_name, c.last_name, c.percent_viewed, c.media_id, c.media_name,
-    nullif(trim(c.iframe_heatmap_url), '')              AS heatmap_url
+    nullif(strip_ws(c.iframe_heatmap_url), '')          AS heatmap_url
 FROM _converted_candidates AS c
-JOIN _email_validity AS v ON v.email = c.turnstile_email AND v.valid
-WHERE c.event_key IS NOT NULL;
+JOIN _converted_reasons AS r ON r.day = c.day AND r.event_key = c.event_key
+WHERE r.reason IS NULL;
 
 INSERT INTO view_rejections
-SELECT c.day, c.event_key, '*', 'converted_views',
-       CASE WHEN c.turnstile_email IS NULL THEN 'not_converted' ELSE 'invalid_email' END,
-       CASE WHEN c.turnstile_email IS NULL THEN NULL ELSE c.turnstile_email END
-FROM _converted_candidates AS c
-LEFT JOIN _email_validity AS v ON v.email = c.turnstile_email
-WHERE c.event_key IS NOT NULL AND (c.turnstile_email IS NULL OR NOT v.valid);
+SELECT day, event_key, '*', 'converted_views', reason,
+       CASE reason WHEN 'invalid_email' THEN left(turnstile_email, 200) END
+FROM _converted_reasons
+WHERE reason IS NOT NULL;

@@ -3,7 +3,7 @@
 
 CREATE TABLE IF NOT EXISTS wistia_events (
     day                DATE NOT NULL,      -- the UTC day Wistia was asked for
-    event_key          VARCHAR,            -- NULL only for malformed input (kept, never posted)
+    event_key          VARCHAR NOT NULL,   -- 'missing-key:<hash>' when Wistia sent none (never posted)
     received_at        TIMESTAMP,          -- UTC; NULL when Wistia's value cannot be parsed
     visitor_key        VARCHAR,
     email              VARCHAR,
@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS wistia_events (
     media_id           VARCHAR,
     media_name         VARCHAR,
     iframe_heatmap_url VARCHAR,
+    input_problem      VARCHAR,            -- missing_event_key | invalid_received_at | invalid_percent_viewed
     raw                JSON NOT NULL,      -- the event exactly as Wistia sent it
     loaded_at          TIMESTAMP NOT NULL
 );

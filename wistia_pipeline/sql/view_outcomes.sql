@@ -40,4 +40,4 @@ CROSS JOIN destinations AS d
 LEFT JOIN first_reason AS fr ON fr.day = e.day AND fr.event_key = e.event_key AND fr.destination = d.destination
 LEFT JOIN filtered_views AS f ON f.day = e.day AND f.event_key = e.event_key AND f.destination = d.destination
 LEFT JOIN synced_ledger AS l ON l.destination = d.destination AND l.event_key = e.event_key
-WHERE e.day BETWEEN $1 AND $2 AND e.event_key IS NOT NULL;
+WHERE e.day BETWEEN $1 AND $2;
