@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -45,12 +46,36 @@ def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# DuckDB lets one process write a file at a time. A run that finds the file held by another
+# (a backfill next to a scheduled run, a CLI sync next to the UI's) waits its turn, so two
+# overlapping runs are serialized instead of failing; the ledger then sees the first one's posts.
+LOCK_WAIT_SECONDS = 900.0
+
+
 @contextmanager
-def connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A prepared connection from the Dagster DuckDB resource."""
+def connect(resource: DuckDBResource, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A prepared connection from the Dagster DuckDB resource, waiting for another writer."""
     Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with resource.get_connection() as con:
+    deadline = time.monotonic() + lock_wait
+    pause = 0.1
+    while True:
+        opening = resource.get_connection()
+        try:
+            con = opening.__enter__()
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            continue
+        break
+    try:
         yield prepare(con)
+    except BaseException as error:
+        if not opening.__exit__(type(error), error, error.__traceback__):
+            raise
+    else:
+        opening.__exit__(None, None, None)
 
 
 @contextmanager
