@@ -1,4 +1,4 @@
-"""`wistia-pipeline`: sync, sandbox (and the operating commands) from any directory."""
+"""`wistia-pipeline`: sync, explain, doctor and sandbox, from any directory."""
 
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def format_report(report: SyncReport) -> str:
         chain = " -> ".join(f"{n} {FUNNEL_LABELS[stage]}" for stage, n in counts.items())
         lines.append(f"{destination}: {chain}")
         if destination in report.posted:
-            lines.append(f"{destination}: posted {report.posted[destination]}")
+            verb = "submitted" if destination == "forms" else "posted"
+            lines.append(f"{destination}: {verb} {report.posted[destination]}")
     lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
     return "\n".join(lines)
 
@@ -138,6 +139,27 @@ def cmd_sync(args: argparse.Namespace) -> int:
     report = run_sync(first, last)
     print(format_report(report))
     return 0 if report.success else 1
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from wistia_pipeline.operations.explain import ExplainError, explain, format_explanation
+
+    settings = Settings.from_env(require_tokens=False)
+    try:
+        result = explain(args.query, settings, utc_today())
+    except ExplainError as error:
+        raise UsageError(str(error)) from None
+    print(format_explanation(result))
+    return 0 if result.views else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from wistia_pipeline.operations.doctor import format_checks, run_doctor
+
+    checks = run_doctor()
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    print(format_checks(checks, colour=colour))
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -160,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--start", help="first UTC day, YYYY-MM-DD (default: start of the lookback window)")
     sync.add_argument("--end", help="last UTC day, YYYY-MM-DD (default: today)")
     sync.set_defaults(handler=cmd_sync)
+
+    explain = commands.add_parser("explain", help="what happened to every view of an email, or to one view, and why")
+    explain.add_argument("query", help="an email (any case, spaces trimmed) or a Wistia event_key")
+    explain.set_defaults(handler=cmd_explain)
+
+    doctor = commands.add_parser("doctor", help="check every setting, the DuckDB file and both API tokens")
+    doctor.set_defaults(handler=cmd_doctor)
 
     sandbox = commands.add_parser("sandbox", help="start the local Wistia and Upsales emulators with demo data")
     sandbox.add_argument("--wistia-port", type=int, default=0)

@@ -1,4 +1,4 @@
-"""The one Definitions of the code location: assets, job, schedule and resources."""
+"""The one Definitions of the code location: assets, checks, job, schedule, sensor and resources."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from wistia_pipeline.alerts import alert_on_run_failure
 from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
+from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
 from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, DEFAULT_WISTIA_API_URL, database_path
@@ -41,8 +43,10 @@ def build_defs() -> dg.Definitions:
     """Definitions bound to the current environment (the CLI calls it after reading `.env`)."""
     return dg.Definitions(
         assets=ASSETS,
+        asset_checks=CHECKS,
         jobs=[sync_job],
         schedules=[wistia_sync_every_20_minutes],
+        sensors=[alert_on_run_failure],
         resources=build_resources(),
     )
 

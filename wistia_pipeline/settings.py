@@ -4,14 +4,18 @@ The table lives in the README (and in the product spec). A bad value raises `Set
 whose text is one line naming the variable and what it accepts, before any API call is made.
 Secrets (the two API tokens) are read here only to check that they are present; the Dagster
 resources receive them through `EnvVar`, so their values never reach run config or the UI.
+`VARIABLES` lists every variable with its own parser, so `doctor` can check each one separately
+and list every bad value at once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
 DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
@@ -42,6 +46,7 @@ class Settings:
     form_policy: str = "single"
     lookback_days: int = 3
     db_path: str = DEFAULT_DB_PATH
+    alert_webhook_url: str = ""
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -56,33 +61,15 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_tokens: bool = True) -> Settings:
         """Parse and validate the environment (or `env`); raise SettingsError on the first bad value."""
         env = os.environ if env is None else env
-
-        def get(name: str, default: str = "") -> str:
-            return (env.get(name) or default).strip()
-
-        if require_tokens:
-            for name in ("WISTIA_API_TOKEN", "UPSALES_API_TOKEN"):
-                if not get(name):
-                    raise SettingsError(f"{name} is not set: it must hold the API token (see README, Settings)")
-
-        settings = cls(
-            wistia_api_url=_url("WISTIA_API_URL", get("WISTIA_API_URL", DEFAULT_WISTIA_API_URL)),
-            wistia_public_token=get("WISTIA_PUBLIC_TOKEN"),
-            upsales_api_url=_url("UPSALES_API_URL", get("UPSALES_API_URL", DEFAULT_UPSALES_API_URL)),
-            upsales_customer_id=_optional_int("UPSALES_CUSTOMER_ID", get("UPSALES_CUSTOMER_ID")),
-            sync_activities=_bool("SYNC_ACTIVITIES", get("SYNC_ACTIVITIES", "true")),
-            sync_forms=_bool("SYNC_FORMS", get("SYNC_FORMS", "false")),
-            activity_score=_int("ACTIVITY_SCORE", get("ACTIVITY_SCORE", "10"), low=0, high=1000,
-                                accepts="a whole number from 0 to 1000"),
-            min_percent_watched=_percent("MIN_PERCENT_WATCHED", get("MIN_PERCENT_WATCHED", "0")),
-            wistia_projects=tuple(p.strip() for p in get("WISTIA_PROJECTS").split(",") if p.strip()),
-            form_policy=_choice("FORM_POLICY", get("FORM_POLICY", "single").lower(), FORM_POLICIES),
-            lookback_days=_int("LOOKBACK_DAYS", get("LOOKBACK_DAYS", "3"), low=1, high=730,
-                               accepts="a whole number of days from 1 to 730"),
-            db_path=get("WISTIA_PIPELINE_DB", DEFAULT_DB_PATH),
-        )
-        if not settings.destinations:
-            raise SettingsError("SYNC_ACTIVITIES and SYNC_FORMS are both false: enable at least one destination")
+        values: dict[str, Any] = {}
+        for variable in VARIABLES:
+            if variable.field is None and not require_tokens:
+                continue
+            value = variable.parse(env)  # raises SettingsError naming the variable
+            if variable.field is not None:
+                values[variable.field] = value
+        settings = cls(**values)
+        check_destinations(settings.sync_activities, settings.sync_forms)
         return settings
 
     def describe(self) -> dict[str, str]:
@@ -100,6 +87,7 @@ class Settings:
             "FORM_POLICY": self.form_policy,
             "LOOKBACK_DAYS": str(self.lookback_days),
             "WISTIA_PIPELINE_DB": self.db_path,
+            "ALERT_WEBHOOK_URL": describe_webhook(self.alert_webhook_url),
         }
 
 
@@ -154,3 +142,91 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its Settings field (None for the tokens), default and parser."""
+
+    name: str
+    field: str | None
+    default: str
+    parser: Callable[[str, str], Any]  # (name, raw value) -> typed value, or SettingsError
+    secret: bool = False
+
+    def raw(self, env: Mapping[str, str]) -> str:
+        return (env.get(self.name) or self.default).strip()
+
+    def parse(self, env: Mapping[str, str]) -> Any:
+        """This variable's typed value from `env`; SettingsError (one line, naming it) when bad."""
+        return self.parser(self.name, self.raw(env))
+
+
+def check_destinations(sync_activities: bool, sync_forms: bool) -> None:
+    if not (sync_activities or sync_forms):
+        raise SettingsError("SYNC_ACTIVITIES and SYNC_FORMS are both false: enable at least one destination")
+
+
+def describe_webhook(url: str) -> str:
+    """A webhook URL for display: only its host (the path of a Slack webhook is its secret)."""
+    return f"set ({urlsplit(url).hostname})" if url else "(empty)"
+
+
+def _required_token(name: str, value: str) -> str:
+    if not value:
+        raise SettingsError(f"{name} is not set: it must hold the API token (see README, Settings)")
+    return value
+
+
+def _text(name: str, value: str) -> str:
+    return value
+
+
+def _projects(name: str, value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _score(name: str, value: str) -> int:
+    return _int(name, value, low=0, high=1000, accepts="a whole number from 0 to 1000")
+
+
+def _lookback_days(name: str, value: str) -> int:
+    return _int(name, value, low=1, high=730, accepts="a whole number of days from 1 to 730")
+
+
+def _form_policy(name: str, value: str) -> str:
+    return _choice(name, value.lower(), FORM_POLICIES)
+
+
+def _optional_url(name: str, value: str) -> str:
+    if not value:
+        return ""
+    if not value.startswith(("http://", "https://")) or " " in value or not urlsplit(value).hostname:
+        # The value itself is not echoed: a webhook URL's path is its secret.
+        raise SettingsError(f"{name} must be an http(s) URL (a Slack-compatible incoming webhook) or empty")
+    return value
+
+
+# Every variable, in the order they are checked (the README's settings table).
+VARIABLES: tuple[Variable, ...] = (
+    Variable("WISTIA_API_TOKEN", None, "", _required_token, secret=True),
+    Variable("UPSALES_API_TOKEN", None, "", _required_token, secret=True),
+    Variable("WISTIA_API_URL", "wistia_api_url", DEFAULT_WISTIA_API_URL, _url),
+    Variable("WISTIA_PUBLIC_TOKEN", "wistia_public_token", "", _text),
+    Variable("UPSALES_API_URL", "upsales_api_url", DEFAULT_UPSALES_API_URL, _url),
+    Variable("UPSALES_CUSTOMER_ID", "upsales_customer_id", "", _optional_int),
+    Variable("SYNC_ACTIVITIES", "sync_activities", "true", _bool),
+    Variable("SYNC_FORMS", "sync_forms", "false", _bool),
+    Variable("ACTIVITY_SCORE", "activity_score", "10", _score),
+    Variable("MIN_PERCENT_WATCHED", "min_percent_watched", "0", _percent),
+    Variable("WISTIA_PROJECTS", "wistia_projects", "", _projects),
+    Variable("FORM_POLICY", "form_policy", "single", _form_policy),
+    Variable("LOOKBACK_DAYS", "lookback_days", "3", _lookback_days),
+    Variable("WISTIA_PIPELINE_DB", "db_path", DEFAULT_DB_PATH, _text),
+    Variable("ALERT_WEBHOOK_URL", "alert_webhook_url", "", _optional_url, secret=True),
+)
+
+
+def variable(name: str) -> Variable:
+    """The entry of VARIABLES for one environment variable."""
+    return next(v for v in VARIABLES if v.name == name)

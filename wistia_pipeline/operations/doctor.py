@@ -1,0 +1,205 @@
+"""`wistia-pipeline doctor`: the seed's red or green status tab, one line per check.
+
+Checks every setting on its own (so every bad value is listed at once, with the same one-line
+messages a run would stop with), that the DuckDB file can be written, that Wistia accepts the
+API token (for both the data and the stats API), that Upsales accepts the API key
+(`GET /v2/self`) and, when forms are on, that the customer id is known. Token values are never
+shown: a token is "set" or "not set", and the services' answers are shown as the clients word
+them ("Upsales rejected the API key (401)").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from wistia_pipeline.clients.http import ApiError, AuthError
+from wistia_pipeline.clients.upsales import UpsalesClient
+from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaClient
+from wistia_pipeline.settings import (
+    VARIABLES,
+    SettingsError,
+    Variable,
+    check_destinations,
+    database_path,
+    describe_webhook,
+)
+
+# Doctor answers quickly: short timeouts and one retry instead of a sync's patient backoff.
+CLIENT_OPTIONS: dict[str, Any] = {"timeout": (5, 15), "max_attempts": 2, "backoff_base": 0.2, "backoff_max": 1.0}
+
+SETTINGS_HINT = "set it in .env or the environment (README, Settings)"
+HINTS = {
+    "WISTIA_API_TOKEN": "create a token in Wistia (Account > API access) with 'Read detailed stats' and "
+                        "'Read all folder and media data', and set WISTIA_API_TOKEN",
+    "UPSALES_API_TOKEN": "create an API key in Upsales (Settings > API keys) and set UPSALES_API_TOKEN",
+    "ALERT_WEBHOOK_URL": "set it to a Slack-compatible incoming webhook URL, or leave it empty",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # what was found; never a token
+    hint: str = ""  # what to fix, when red
+
+
+def shown_value(variable: Variable, value: Any, env: Mapping[str, str]) -> str:
+    """A parsed setting as doctor shows it (secrets only as set / empty)."""
+    if variable.name == "ALERT_WEBHOOK_URL":
+        return describe_webhook(value)
+    if variable.secret or variable.name == "WISTIA_PUBLIC_TOKEN":
+        return "set" if value else "(empty)"
+    if variable.name == "UPSALES_CUSTOMER_ID":
+        return str(value) if value else "(from GET /v2/self)"
+    if variable.name == "WISTIA_PROJECTS":
+        return ",".join(value) or "(all projects)"
+    if variable.name == "WISTIA_PIPELINE_DB":
+        return database_path(env)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def check_settings(env: Mapping[str, str]) -> tuple[list[Check], dict[str, Any]]:
+    """One check per variable, and the values that parsed (by variable name)."""
+    checks: list[Check] = []
+    values: dict[str, Any] = {}
+    for variable in VARIABLES:
+        try:
+            value = variable.parse(env)
+        except SettingsError as error:
+            message = str(error).removeprefix(f"{variable.name} ")  # the line starts with the name already
+            checks.append(Check(variable.name, False, message, HINTS.get(variable.name, SETTINGS_HINT)))
+            continue
+        values[variable.name] = value
+        checks.append(Check(variable.name, True, shown_value(variable, value, env)))
+    if "SYNC_ACTIVITIES" in values and "SYNC_FORMS" in values:
+        try:
+            check_destinations(values["SYNC_ACTIVITIES"], values["SYNC_FORMS"])
+            enabled = [d for d, on in (("activities", values["SYNC_ACTIVITIES"]), ("forms", values["SYNC_FORMS"])) if on]
+            checks.append(Check("destinations", True, ", ".join(enabled)))
+        except SettingsError as error:
+            checks.append(Check("destinations", False, str(error), "set SYNC_ACTIVITIES or SYNC_FORMS to true"))
+    return checks, values
+
+
+def check_database(path: str) -> Check:
+    """The DuckDB file (or the directory it will be created in) is writable."""
+    name, hint = "DuckDB file", "set WISTIA_PIPELINE_DB to a file in a directory this user can write"
+    target = Path(path)
+    if target.exists():
+        if target.is_dir():
+            return Check(name, False, f"{path} is a directory, not a file", hint)
+        # DuckDB also writes a .wal file next to the database.
+        if os.access(target, os.W_OK) and os.access(target.parent, os.W_OK | os.X_OK):
+            return Check(name, True, f"{path} is writable ({target.stat().st_size / 1e6:.1f} MB)")
+        return Check(name, False, f"{path} is not writable", hint)
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return Check(name, False, f"{path} cannot be created: {ancestor} is not a directory", hint)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return Check(name, False, f"{path} cannot be created: {ancestor} is not writable", hint)
+    return Check(name, True, f"{path} does not exist yet; the first sync creates it")
+
+
+def _service_failure(name: str, error: ApiError, token_hint: str, url_variable: str) -> Check:
+    if isinstance(error, AuthError):
+        return Check(name, False, str(error), token_hint)
+    return Check(name, False, str(error), f"check {url_variable} and the network")
+
+
+def check_wistia(url: str, token: str) -> Check:
+    """The token reads medias/projects (verify) and stats (one event of today)."""
+    name = "Wistia API token"
+    client = WistiaClient(url, token, **CLIENT_OPTIONS)
+    try:
+        client.verify()
+        today = datetime.now(timezone.utc).date().isoformat()
+        client.session.request_json("GET", EVENTS_PATH, params={
+            "start_date": today, "end_date": today, "page": 1, "per_page": 1})
+    except ApiError as error:
+        return _service_failure(name, error, HINTS["WISTIA_API_TOKEN"], "WISTIA_API_URL")
+    finally:
+        client.close()
+    return Check(name, True, "Wistia accepted the token (projects and stats)")
+
+
+def check_upsales(url: str, token: str, customer_id: int | None, sync_forms: bool) -> list[Check]:
+    """The key works (GET /v2/self) and, with forms on, the customer id for form submits is known."""
+    client = UpsalesClient(url, token, customer_id=customer_id, **CLIENT_OPTIONS)
+    try:
+        try:
+            client.verify()
+        except ApiError as error:
+            return [_service_failure("Upsales API key", error, HINTS["UPSALES_API_TOKEN"], "UPSALES_API_URL")]
+        checks = [Check("Upsales API key", True, "Upsales accepted the API key (GET /v2/self)")]
+        if sync_forms:
+            name = "Upsales customer id"
+            try:
+                found = client.customer_id()
+            except ApiError as error:
+                checks.append(Check(name, False, str(error), "set UPSALES_CUSTOMER_ID to your Upsales customer id"))
+            else:
+                source = "UPSALES_CUSTOMER_ID" if customer_id else "GET /v2/self"
+                checks.append(Check(name, True, f"{found} (from {source}), for form submits"))
+        return checks
+    finally:
+        client.close()
+
+
+def not_checked(name: str, because: list[str]) -> Check:
+    return Check(name, False, f"not checked: {', '.join(because)} must be fixed first", "see the lines above")
+
+
+def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
+    """Every check, in order: settings, DuckDB file, Wistia, Upsales."""
+    env = os.environ if env is None else env
+    checks, values = check_settings(env)
+    checks.append(check_database(database_path(env)))
+
+    wistia_needs = [n for n in ("WISTIA_API_URL", "WISTIA_API_TOKEN") if n not in values]
+    if wistia_needs:
+        checks.append(not_checked("Wistia API token", wistia_needs))
+    else:
+        checks.append(check_wistia(values["WISTIA_API_URL"], values["WISTIA_API_TOKEN"]))
+
+    upsales_needs = [n for n in ("UPSALES_API_URL", "UPSALES_API_TOKEN") if n not in values]
+    forms = values.get("SYNC_FORMS", False)
+    if upsales_needs:
+        checks.append(not_checked("Upsales API key", upsales_needs))
+    elif forms and "UPSALES_CUSTOMER_ID" not in values:
+        checks += check_upsales(values["UPSALES_API_URL"], values["UPSALES_API_TOKEN"], None, False)
+        checks.append(not_checked("Upsales customer id", ["UPSALES_CUSTOMER_ID"]))
+    else:
+        checks += check_upsales(values["UPSALES_API_URL"], values["UPSALES_API_TOKEN"],
+                                values["UPSALES_CUSTOMER_ID"], forms)
+    return checks
+
+
+GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"
+
+
+def format_check(check: Check, colour: bool) -> str:
+    mark = "✔ OK  " if check.ok else "✘ FAIL"
+    if colour:
+        mark = f"{GREEN if check.ok else RED}{mark}{RESET}"
+    line = f"{mark}  {check.name}: {check.detail}"
+    if not check.ok and check.hint:
+        line += f" -> fix: {check.hint}"
+    return line
+
+
+def format_checks(checks: list[Check], colour: bool = False) -> str:
+    failed = sum(not c.ok for c in checks)
+    summary = "All checks passed." if not failed else f"{failed} of {len(checks)} checks failed."
+    return "\n".join([*(format_check(c, colour) for c in checks), summary])

@@ -1,0 +1,221 @@
+"""`wistia-pipeline explain <email or event_key>`: what happened to a view, and why.
+
+Lists every view of an email (trimmed, any case; the Turnstile email or the viewer's email) or
+the one view with that exact event_key, newest first: its day, video and percent watched, and
+per enabled destination the outcome recorded by the last run over its day (table
+`view_outcomes`) in plain words, with the Upsales id when posted and the ledger's error when it
+failed. A view whose day is outside the lookback window is flagged: the schedule does not read
+it again, so a changed setting only reaches it through a backfill of that day.
+
+The DuckDB file is opened read-only and never created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from wistia_pipeline import db
+from wistia_pipeline.settings import Settings, database_path
+
+
+class ExplainError(Exception):
+    """The outcomes cannot be read (no sync yet, file in use); one line for the user."""
+
+
+@dataclass
+class DestinationOutcome:
+    destination: str
+    outcome: str | None  # synced | already_synced | skipped | failed; None: not decided yet
+    reason: str | None
+    words: str  # the outcome and its reason in plain words
+    upsales_id: str | None = None
+
+
+@dataclass
+class ViewExplanation:
+    day: date
+    event_key: str
+    received_at: datetime | None
+    email: str | None
+    media_id: str | None
+    media_name: str | None
+    percent: float | None  # 0..100
+    in_lookback: bool
+    outcomes: list[DestinationOutcome] = field(default_factory=list)
+
+
+@dataclass
+class Explanation:
+    query: str
+    db_path: str
+    window: tuple[date, date]  # the current lookback window
+    lookback_days: int
+    views: list[ViewExplanation] = field(default_factory=list)
+
+
+def format_percent(percent: float | None) -> str:
+    return "? %" if percent is None else f"{round(percent, 2):g} %"
+
+
+def skipped_words(reason: str, detail: str | None, view: ViewExplanation, settings: Settings) -> str:
+    """A stage's reason for stopping a view, in plain words."""
+    detail = detail or ""
+    if reason == "not_converted":
+        return "not converted: the viewer left no email in a Turnstile on this view"
+    if reason == "invalid_email":
+        return f"invalid email {detail or view.email!r}: not a valid address, so it cannot be matched or submitted"
+    if reason == "no_match":
+        return "no contact or domain match: no active Upsales contact has this email or its domain"
+    if reason == "personal_domain":
+        return f"personal domain ({detail}): free-mail domains are never matched to an account"
+    if reason == "ambiguous_domain":
+        return f"ambiguous domain ({detail}): its active contacts are split evenly between accounts"
+    if reason == "below_min_percent":
+        return (f"below minimum %: watched {format_percent(view.percent)}, "
+                f"MIN_PERCENT_WATCHED is {settings.min_percent_watched:g} %")
+    if reason == "project_not_enabled":
+        return f"project not enabled: {detail or 'its project'} is not in WISTIA_PROJECTS"
+    if reason == "unknown_project":
+        return (f"unknown project: Wistia does not list video {view.media_id or detail} "
+                f"(deleted, or in a folder the API token cannot read)")
+    if reason in INPUT_PROBLEMS:
+        return f"bad input from Wistia: {INPUT_PROBLEMS[reason]}; the view is kept, never posted"
+    return f"skipped: {reason}"
+
+
+INPUT_PROBLEMS = {
+    "missing_event_key": "the view came without an event_key",
+    "invalid_received_at": "its received_at is not a readable time",
+    "invalid_percent_viewed": "its percent_viewed is not a fraction from 0 to 1",
+}
+
+
+def ledger_words(outcome: str, reason: str | None, ledger: dict[str, Any] | None) -> str:
+    """A ledger outcome (posted or failed) in plain words."""
+    ledger = ledger or {}
+    upsales_id = ledger.get("upsales_id")
+    error = ledger.get("last_error")
+    target = f" to form {ledger['form_name']!r}" if ledger.get("form_name") else ""
+    verb = "submitted" if target else "posted"
+    if outcome == "synced":
+        return f"{verb}{target} as Upsales id {upsales_id} by run {str(ledger.get('run_id') or '')[:8]}".rstrip()
+    if outcome == "already_synced":
+        posted_at = ledger.get("posted_at")
+        when = f" on {posted_at:%Y-%m-%d}" if isinstance(posted_at, datetime) else ""
+        return f"already synced: {verb}{target} as Upsales id {upsales_id}{when}; not posted again"
+    if reason == "rejected_by_upsales":
+        return f"failed: Upsales rejected it ({error or 'no reason given'}); it is not retried"
+    if reason == "post_unconfirmed":
+        return (f"failed: the post was not confirmed ({error or 'no answer'}); the next run looks it up "
+                f"in Upsales before posting again")
+    if reason == "not_posted":
+        return f"failed: not posted ({error or 'Upsales did not answer'}); the next run retries it"
+    if reason == "not_processed":
+        return "failed: the last run over this day did not reach it; the next run retries it"
+    return f"failed: {reason or error or 'unknown'}"
+
+
+def open_read_only(path: str) -> duckdb.DuckDBPyConnection:
+    if not Path(path).exists():
+        raise ExplainError(f"no sync has run yet: {path} does not exist (run `wistia-pipeline sync`, "
+                           f"or point WISTIA_PIPELINE_DB at the pipeline's DuckDB file)")
+    try:
+        con = duckdb.connect(path, read_only=True)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise ExplainError(f"{path} is in use by a running sync: try again when it has finished") from None
+        raise ExplainError(f"cannot open {path}: {' '.join(str(error).split())}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    # Only the temp macros of the schema (strip_ws): a read-only file takes no CREATE TABLE.
+    for statement in db.split_statements(db.sql("schema")):
+        if statement.upper().startswith("CREATE OR REPLACE TEMP MACRO"):
+            con.execute(statement)
+    return con
+
+
+def _rows(con: duckdb.DuckDBPyConnection, name: str, params: list[Any]) -> list[dict[str, Any]]:
+    try:
+        relation = con.execute(db.sql(name), params)
+    except duckdb.CatalogException:
+        raise ExplainError("no sync has run yet: the DuckDB file holds no outcomes "
+                           "(run `wistia-pipeline sync` first)") from None
+    columns = [d[0] for d in relation.description]
+    return [dict(zip(columns, values)) for values in relation.fetchall()]
+
+
+def explain(query: str, settings: Settings, today: date, db_path: str | None = None) -> Explanation:
+    """Every view matching `query` (an email or an event_key) with its outcome per enabled destination."""
+    from wistia_pipeline.automation import lookback_window
+
+    query = query.strip()
+    path = db_path or database_path()
+    window = lookback_window(today, settings.lookback_days)
+    result = Explanation(query=query, db_path=path, window=window, lookback_days=settings.lookback_days)
+    con = open_read_only(path)
+    try:
+        rows = _rows(con, "explain_views", [query, query.lower()])
+        keys = sorted({row["event_key"] for row in rows})
+        ledger = {(r["destination"], r["event_key"]): r for r in _rows(con, "explain_ledger", [keys])} if keys else {}
+    finally:
+        con.close()
+
+    views: dict[tuple[date, str], ViewExplanation] = {}
+    recorded: dict[tuple[date, str], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        key = (row["day"], row["event_key"])
+        if key not in views:
+            percent = row["percent_viewed"]
+            views[key] = ViewExplanation(
+                day=row["day"], event_key=row["event_key"], received_at=row["received_at"], email=row["email"],
+                media_id=row["media_id"], media_name=row["media_name"],
+                percent=None if percent is None else percent * 100,
+                in_lookback=window[0] <= row["day"] <= window[1],
+            )
+            recorded[key] = {}
+        if row["destination"] is not None:
+            recorded[key][row["destination"]] = row
+
+    for key, view in views.items():
+        for destination in settings.destinations:
+            row = recorded[key].get(destination)
+            if row is None:
+                view.outcomes.append(DestinationOutcome(
+                    destination, None, None,
+                    "no outcome recorded yet: no run over this day has reached the ledger since the view "
+                    "arrived (see the latest run in the Dagster UI)"))
+                continue
+            outcome, reason = row["outcome"], row["reason"]
+            entry = ledger.get((destination, view.event_key))
+            if outcome == "skipped":
+                words = skipped_words(reason, row["detail"], view, settings)
+            else:
+                words = ledger_words(outcome, reason, entry)
+            upsales_id = (entry or {}).get("upsales_id") if outcome in ("synced", "already_synced") else None
+            view.outcomes.append(DestinationOutcome(destination, outcome, reason, words, upsales_id))
+    result.views = list(views.values())
+    return result
+
+
+def format_explanation(result: Explanation) -> str:
+    first, last = result.window
+    if not result.views:
+        return (f"No view of {result.query!r} in {result.db_path}. Only days that were synced are known: "
+                f"sync the day of the view first (`wistia-pipeline sync --start YYYY-MM-DD --end YYYY-MM-DD`).")
+    noun = "view" if len(result.views) == 1 else "views"
+    lines = [f"{len(result.views)} {noun} of {result.query} (newest first; lookback window "
+             f"{first} .. {last}, LOOKBACK_DAYS={result.lookback_days}):"]
+    for view in result.views:
+        when = f"{view.received_at:%Y-%m-%d %H:%M:%S} UTC" if view.received_at else f"{view.day} (time unknown)"
+        video = f'"{view.media_name}"' if view.media_name else f"video {view.media_id or '?'}"
+        lines += ["", f"{when}  {video}  {format_percent(view.percent)}  {view.email or '(no email)'}",
+                  f"  event_key {view.event_key}"]
+        lines += [f"  {o.destination}: {o.words}" for o in view.outcomes]
+        if not view.in_lookback:
+            lines.append(f"  outside the lookback window: the schedule no longer re-reads {view.day}; "
+                         f"to apply changed settings, run `wistia-pipeline sync --start {view.day} --end {view.day}`")
+    return "\n".join(lines)
