@@ -48,6 +48,9 @@ def build_defs() -> dg.Definitions:
         schedules=[wistia_sync_every_20_minutes],
         sensors=[alert_on_run_failure],
         resources=build_resources(),
+        # The chain is five sequential steps sharing one DuckDB file: running them in the run's
+        # own process saves a process start per step (seconds each) and changes nothing else.
+        executor=dg.in_process_executor,
     )
 
 
