@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -73,6 +74,44 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
+CLI_TAG = "wistia_pipeline/launched_by"
+HOST_TAG = "wistia_pipeline/host"
+PID_TAG = "wistia_pipeline/pid"
+
+
+def release_dead_cli_runs(instance: Any) -> list[str]:
+    """Fail the CLI runs on this host whose process is gone, and free their pool slots.
+
+    A CLI run executes in its own process, which Dagster's run monitoring cannot watch: killed,
+    it would stay "started" and hold its DuckDB pool slot, and every later run would wait for
+    that slot forever. Its posts are safe either way (the ledger reconciles them).
+    """
+    import dagster as dg
+
+    released = []
+    runs = instance.get_runs(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+        tags={CLI_TAG: "cli", HOST_TAG: socket.gethostname()}))
+    for run in runs:
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(run, message=f"The wistia-pipeline process (pid {pid}) running it has died.")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_sync(first: date, last: date) -> SyncReport:
     """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
     import dagster as dg
@@ -83,9 +122,11 @@ def run_sync(first: date, last: date) -> SyncReport:
     ensure_dagster_home()
     job = build_defs().resolve_job_def(SYNC_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
+        release_dead_cli_runs(instance)
         result = job.execute_in_process(
             instance=instance,
-            tags={**range_tags(first, last), "wistia_pipeline/launched_by": "cli"},
+            tags={**range_tags(first, last), CLI_TAG: "cli", HOST_TAG: socket.gethostname(),
+                  PID_TAG: str(os.getpid())},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )

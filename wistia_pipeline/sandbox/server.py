@@ -3,16 +3,21 @@
 Both emulators need the same things around their routes: a real HTTP server on 127.0.0.1 (so the
 clients are exercised end to end, retries and all), a log of every request (so tests can count
 calls and prove batching), an auth check, a sliding-window rate limiter answering 429 (so the
-clients' backoff is exercised), and a fault queue (`fail_next`) to provoke 5xx, 429 or any other
-answer on demand. Subclasses supply the API specifics through a handful of hooks.
+clients' backoff is exercised), and a fault queue (`inject(Fault(...))`, `fail_next(...)`) to provoke
+5xx, 429 or any other answer, a slow answer (a client timeout), a dropped connection, a cut body, or
+the worst case of all: a write that is stored while its answer is lost. Subclasses supply the API
+specifics through a handful of hooks.
 
 Request handling order, the same for both APIs: admin route (`/_sandbox/...`, no auth, not
 recorded) -> auth check -> queued fault -> rate limiter -> the API route. Every non-admin request
-is recorded with the status it got.
+is recorded with the status it got (0 when the connection was dropped without an answer).
+A fault's delay and a dropped connection happen outside the emulator's lock, so a slow answer
+never holds up other requests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import socket
@@ -20,6 +25,7 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +74,9 @@ class Response:
     body: bytes = b""
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (or before dropping)
+    drop: bool = False  # close the connection without answering at all
+    cut: bool = False  # send the headers and half the body, then close the connection
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -149,15 +158,96 @@ def ceil_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds)) if seconds > 0 else 0
 
 
+FAULT_MODES = ("respond", "delay", "drop", "drop_after_write", "truncate")
+# Modes in which the API itself handles the request (so a write is stored) before the fault acts.
+_API_RUNS = ("delay", "drop_after_write", "truncate")
+
+
 @dataclass
 class Fault:
-    """A queued injected answer (see Emulator.fail_next)."""
+    """What the next matching request(s) get instead of the plain answer (`Emulator.inject`).
 
-    status: int
-    remaining: int
-    headers: dict[str, str]
-    body: str | None
-    path_prefix: str | None
+    `mode`:
+
+    - `respond` (default): answer `status`, `headers` and `body` instead of the API; nothing is
+      stored. With `delay`, the answer comes late (longer than the client's read timeout: a
+      timeout for a request that never took effect).
+    - `delay`: the API handles the request (a write is stored) and the answer leaves after
+      `delay` seconds: longer than the client's read timeout, a timeout after the write.
+    - `drop`: the connection is closed before the API sees the request: nothing stored, no answer.
+    - `drop_after_write`: the API handles the request (a write is stored), then the connection is
+      closed without an answer: the response is lost.
+    - `truncate`: the API handles the request; its answer is cut off halfway through the body
+      (the headers promise the whole body, the connection closes after half of it).
+
+    A fault matches requests whose path starts with `path_prefix` (with or without the API root)
+    and whose method is `method` (None: any). The first `skip` matching requests pass untouched
+    (`skip` counts down as they do), the next `count` get the fault (`fired` counts them). `on_fire` (only in the sandbox's own process) is called each
+    time the fault acts: after the API handled the request in the modes where it does, else before
+    the answer; a test uses it to, say, SIGKILL the pipeline at that exact moment.
+    """
+
+    status: int | None = None
+    count: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    path_prefix: str | None = None
+    method: str | None = None
+    mode: str = "respond"
+    delay: float = 0.0
+    skip: int = 0
+    on_fire: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    fired: int = field(default=0, init=False)  # how many requests got it so far
+
+    def __post_init__(self) -> None:
+        if self.mode not in FAULT_MODES:
+            raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}, got {self.mode!r}")
+        if self.mode == "respond" and self.status is None:
+            raise ValueError("a 'respond' fault needs a status")
+        if self.count < 1 or self.skip < 0 or self.delay < 0:
+            raise ValueError("count must be >= 1, skip and delay >= 0")
+        self.status = None if self.status is None else int(self.status)
+        self.headers = {str(k): str(v) for k, v in (self.headers or {}).items()}
+        self.method = self.method.upper() if self.method else None
+
+    @property
+    def remaining(self) -> int:
+        return self.count - self.fired
+
+    def to_json(self) -> dict[str, Any]:
+        """The fault as `POST /_sandbox/faults` takes it (without `on_fire`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and f.name != "on_fire"}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        """A fault from `POST /_sandbox/faults`' body; ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("a fault is a JSON object")
+        known = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "on_fire"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def inject_remote(root_url: str, *faults: Fault, timeout: float = 5.0) -> None:
+    """Queue faults in a sandbox running in another process (`POST <root>/_sandbox/faults`).
+
+    `root_url` is the emulator's `http://127.0.0.1:<port>` (its API URL works too).
+    """
+    import urllib.request
+
+    root = root_url.rstrip("/")
+    for suffix in ("/v1", "/api"):
+        root = root.removesuffix(suffix)
+    body = json.dumps([f.to_json() for f in faults]).encode("utf-8")
+    request = urllib.request.Request(root + ADMIN_PREFIX + "faults", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - loopback only
+        answer.read()
 
 
 class _Server(ThreadingHTTPServer):
@@ -201,6 +291,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm and
+        # the client's delayed ACK hold every body back ~40 ms.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -224,6 +320,15 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         response = self.server.emulator.handle(request)
+        if response.delay > 0:  # outside the emulator's lock: other requests go on meanwhile
+            time.sleep(response.delay)
+        if response.drop:  # no answer at all: the client sees the connection close
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -231,6 +336,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.cut:  # the headers promised the whole body: half of it, then the line goes dead
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
@@ -322,25 +435,41 @@ class Emulator:
         with self.lock:
             self._limiter = None if value is None else RateLimiter(int(value[0]), float(value[1]))
 
+    def inject(self, *faults: Fault) -> None:
+        """Queue faults (see `Fault`); they apply in the order queued, the first match wins."""
+        with self.lock:
+            self._faults.extend(faults)
+
     def fail_next(
         self,
-        status: int,
+        status: int | None = None,
         count: int = 1,
         headers: dict | None = None,
         body: str | None = None,
         path_prefix: str | None = None,
-    ) -> None:
+        *,
+        method: str | None = None,
+        mode: str = "respond",
+        delay: float = 0.0,
+        skip: int = 0,
+        on_fire: Callable[[], None] | None = None,
+    ) -> Fault:
         """Answer the next `count` requests matching `path_prefix` with `status` instead.
 
         Faults queue up in order; the auth check still comes first and the request is recorded.
         `path_prefix` may be given with or without the API root (`/v2/events` or `/api/v2/events`).
+        The keyword arguments are those of `Fault` (other modes, a delay, a method, ...).
         """
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        fault = Fault(status, count, dict(headers or {}), body, path_prefix, method=method, mode=mode,
+                      delay=delay, skip=skip, on_fire=on_fire)
+        self.inject(fault)
+        return fault
+
+    @property
+    def faults(self) -> list[Fault]:
+        """Faults still queued."""
         with self.lock:
-            self._faults.append(
-                Fault(int(status), int(count), {str(k): str(v) for k, v in (headers or {}).items()}, body, path_prefix)
-            )
+            return list(self._faults)
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -387,22 +516,44 @@ class Emulator:
     def _handle_api(self, request: Request) -> Response:
         if self.requires_auth(request) and not self.authorized(request):
             return self.with_budget_headers(self.unauthorized(), None)
-        fault = self._take_fault(request.path)
-        if fault is not None:
+        fault = self._take_fault(request)
+        if fault is not None and fault.mode not in _API_RUNS:
+            if fault.on_fire is not None:
+                fault.on_fire()
+            if fault.mode == "drop":
+                return Response(0, delay=fault.delay, drop=True)
             response = self.fault_response(fault)
+            response.delay = fault.delay
             return self.with_budget_headers(response, None, override=fault.headers)
         decision = self._limiter.hit() if self._limiter is not None else None
         if decision is not None and not decision.allowed:
-            return self.with_budget_headers(self.rate_limited(decision), decision)
-        return self.with_budget_headers(self.route(request), decision)
+            response = self.with_budget_headers(self.rate_limited(decision), decision)
+        else:
+            response = self.with_budget_headers(self.route(request), decision)
+        if fault is not None:  # the API has handled it (a write is stored); now the fault acts
+            if fault.on_fire is not None:
+                fault.on_fire()
+            response.headers.update(fault.headers)
+            response.delay = fault.delay
+            if fault.mode == "drop_after_write":
+                response.status, response.drop = 0, True
+            elif fault.mode == "truncate":
+                response.cut = True
+        return response
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, request: Request) -> Fault | None:
         for fault in self._faults:
-            if fault.path_prefix is None or self.path_matches(path, fault.path_prefix):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                return fault
+            if fault.method is not None and fault.method != request.method.upper():
+                continue
+            if fault.path_prefix is not None and not self.path_matches(request.path, fault.path_prefix):
+                continue
+            if fault.skip > 0:  # let this one through, count it
+                fault.skip -= 1
+                return None
+            fault.fired += 1
+            if fault.remaining <= 0:
+                self._faults.remove(fault)
+            return fault
         return None
 
     def with_budget_headers(
@@ -454,9 +605,30 @@ class Emulator:
         return {"service": self.service, "requests": self.request_counts_by_path()}
 
     def admin_route(self, request: Request) -> Response:
-        """`GET /_sandbox/state` for a sandbox running in another process; subclasses add more."""
-        if request.method == "GET" and request.path.rstrip("/") == "/_sandbox/state":
+        """Test controls for a sandbox running in another process; subclasses add more.
+
+        `GET /_sandbox/state`; `POST /_sandbox/faults` with one fault or a list of them (the
+        fields of `Fault`, e.g. `{"status": 503, "headers": {"Retry-After": "1"}}` or
+        `{"mode": "drop_after_write", "path_prefix": "/v2/events", "method": "POST"}`);
+        `GET /_sandbox/faults` lists the queued ones; `DELETE /_sandbox/faults` clears them.
+        """
+        path = request.path.rstrip("/")
+        if request.method == "GET" and path == "/_sandbox/state":
             return json_response(200, self.admin_state())
+        if path == "/_sandbox/faults":
+            if request.method == "GET":
+                return json_response(200, {"faults": [f.to_json() for f in self._faults]})
+            if request.method == "DELETE":
+                self._faults.clear()
+                return json_response(200, {"faults": []})
+            if request.method == "POST":
+                try:
+                    data = request.json()
+                    faults = [Fault.from_json(item) for item in (data if isinstance(data, list) else [data])]
+                except ValueError as exc:
+                    return json_response(400, {"error": f"invalid fault: {exc}"})
+                self._faults.extend(faults)
+                return json_response(200, {"queued": len(faults)})
         return json_response(404, {"error": "Not found"})
 
 

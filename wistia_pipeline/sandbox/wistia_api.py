@@ -3,14 +3,17 @@
 auth, 429 with `Retry-After` and a plain-text body, no budget headers).
 
 Events are served newest-first for whole UTC days. Events added with `hidden=True` stay invisible
-until `release_hidden()`: that is how the sandbox reproduces Wistia's late-arriving views, the
-reason every run re-reads the last three days.
+until `release_hidden()`, and events added with `visible_after=<seconds>` until that much time has
+passed: that is how the sandbox reproduces Wistia's late-arriving views, the reason every run
+re-reads the last three days. `arrive_mid_scan()` adds views while a client pages through a day,
+so later pages shift and repeat an event of the page before, as Wistia's do.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import time
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -91,35 +94,78 @@ class WistiaEmulator(Emulator):
         super().__init__(token, rate_limit)
         self._events: list[tuple[datetime, dict[str, Any]]] = []
         self._hidden: list[tuple[datetime, dict[str, Any]]] = []
+        # (clock time they become visible, received_at, event)
+        self._scheduled: list[tuple[float, datetime, dict[str, Any]]] = []
+        self.clock = time.monotonic  # what `visible_after` counts in; a test may set a fake one
+        # [event pages still to serve before they arrive, events]
+        self._arrivals: list[list[Any]] = []
         self.medias: list[dict[str, Any]] = []
         self.projects: list[dict[str, Any]] = []
 
     # -- data ------------------------------------------------------------------------------------
 
-    def add_events(self, events: list[dict[str, Any]], hidden: bool = False) -> None:
-        """Add raw Wistia event dicts (kept verbatim); `hidden` ones wait for `release_hidden()`."""
+    def add_events(self, events: list[dict[str, Any]], hidden: bool = False,
+                   visible_after: float | None = None) -> None:
+        """Add raw Wistia event dicts (kept verbatim); `hidden` ones wait for `release_hidden()`,
+        ones with `visible_after` for that many seconds of `self.clock` (or `release_hidden()`,
+        whichever is first)."""
         parsed = [(parse_received_at(e.get("received_at")), copy.deepcopy(e)) for e in events]
         with self.lock:
-            (self._hidden if hidden else self._events).extend(parsed)
+            if visible_after is not None and not hidden:
+                due = self.clock() + float(visible_after)
+                self._scheduled.extend((due, at, e) for at, e in parsed)
+            else:
+                (self._hidden if hidden else self._events).extend(parsed)
+
+    def arrive_mid_scan(self, events: list[dict[str, Any]], after_pages: int = 1) -> None:
+        """These events arrive once `after_pages` more pages of events have been served.
+
+        Dated newer than the page already served (events are listed newest first), they push
+        every later item one place down: the next page repeats the last event of the one before,
+        and the new events themselves slip past the scan under way, as with Wistia.
+        """
+        if after_pages < 1:
+            raise ValueError("after_pages must be >= 1")
+        parsed = [(parse_received_at(e.get("received_at")), copy.deepcopy(e)) for e in events]
+        with self.lock:
+            self._arrivals.append([int(after_pages), parsed])
 
     def release_hidden(self) -> int:
-        """Make the hidden (late) events visible; returns how many arrived."""
+        """Make the hidden (late) and not yet due events visible; returns how many arrived."""
         with self.lock:
-            released = len(self._hidden)
+            self._deliver_due()
+            released = len(self._hidden) + len(self._scheduled)
             self._events.extend(self._hidden)
+            self._events.extend((at, e) for _, at, e in self._scheduled)
             self._hidden.clear()
+            self._scheduled.clear()
             return released
+
+    def _deliver_due(self) -> None:
+        """Scheduled events whose time has come become visible."""
+        if not self._scheduled:
+            return
+        now = self.clock()
+        due = [(at, e) for when, at, e in self._scheduled if when <= now]
+        if due:
+            self._scheduled = [item for item in self._scheduled if item[0] > now]
+            self._events.extend(due)
 
     @property
     def events(self) -> list[dict[str, Any]]:
         """Visible events (copies), in insertion order."""
         with self.lock:
+            self._deliver_due()
             return [copy.deepcopy(e) for _, e in self._events]
 
     @property
     def hidden_events(self) -> list[dict[str, Any]]:
+        """Events not visible yet (hidden, not yet due, or waiting to arrive mid-scan)."""
         with self.lock:
-            return [copy.deepcopy(e) for _, e in self._hidden]
+            self._deliver_due()
+            waiting = [e for _, items in self._arrivals for _, e in items]
+            return [copy.deepcopy(e) for e in [*(e for _, e in self._hidden),
+                                               *(e for _, _, e in self._scheduled), *waiting]]
 
     def add_medias(self, medias: list[dict[str, Any]]) -> None:
         """Add medias as given; missing keys get plausible defaults, `project` stays verbatim."""
@@ -211,6 +257,7 @@ class WistiaEmulator(Emulator):
     def _list_events(self, request: Request) -> list[dict[str, Any]]:
         """One page of events whose `received_at` UTC day lies in [start_date, end_date]."""
         start, end = _day_param(request, "start_date"), _day_param(request, "end_date")
+        self._deliver_due()
         media_id = request.param("media_id") or None
         visitor_key = request.param("visitor_key") or None
         selected = [
@@ -222,7 +269,17 @@ class WistiaEmulator(Emulator):
         ]
         # Newest first, ties by event_key descending; sort is stable for exact duplicates.
         selected.sort(key=lambda pair: (pair[0], str(pair[1].get("event_key", ""))), reverse=True)
-        return [copy.deepcopy(e) for _, e in _page(selected, request, EVENTS_MAX_PER_PAGE, EVENTS_MAX_PER_PAGE)]
+        page = [copy.deepcopy(e) for _, e in _page(selected, request, EVENTS_MAX_PER_PAGE, EVENTS_MAX_PER_PAGE)]
+        self._page_served()
+        return page
+
+    def _page_served(self) -> None:
+        """Count one served page of events towards the mid-scan arrivals."""
+        for arrival in list(self._arrivals):
+            arrival[0] -= 1
+            if arrival[0] <= 0:
+                self._events.extend(arrival[1])
+                self._arrivals.remove(arrival)
 
     def _list_medias(self, request: Request) -> list[dict[str, Any]]:
         medias = list(self.medias)
@@ -262,10 +319,11 @@ class WistiaEmulator(Emulator):
     # -- admin -----------------------------------------------------------------------------------
 
     def admin_state(self) -> dict[str, Any]:
+        self._deliver_due()
         return {
             **super().admin_state(),
             "events": len(self._events),
-            "hidden": len(self._hidden),
+            "hidden": len(self._hidden) + len(self._scheduled),
             "medias": len(self.medias),
             "projects": len(self.projects),
         }

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wistia_pipeline import rules
-from wistia_pipeline.clients.upsales import UpsalesClient
+from wistia_pipeline.clients.upsales import EVENTS_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
 
 DESTINATION = "activities"
@@ -61,12 +61,27 @@ class ActivitySink:
         }
 
     def post(self, payload: Mapping[str, Any]) -> str:
-        """Create the entry; returns its Upsales id."""
-        return str(self.client.create_event(dict(payload))["id"])
+        """Create the entry; returns its Upsales id, or raises ApiError when the answer has none."""
+        upsales_id = self.client.create_event(dict(payload)).get("id")
+        if isinstance(upsales_id, bool) or not isinstance(upsales_id, (int, str)) or not str(upsales_id).strip():
+            raise self.client.session.error(
+                f"Upsales POST {EVENTS_PATH} answered without an entry id; the entry may have been stored "
+                f"and is looked up by externalId before any new post",
+                status=None, method="POST", path=EVENTS_PATH)
+        return str(upsales_id)
 
     def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
         """Views of a batch that Upsales already has (by externalId): event_key -> Upsales id."""
         by_external_id = {payload["externalId"]: view["event_key"] for view, payload in prepared}
+        found = self.client.find_events_by_external_ids(list(by_external_id))
+        return {by_external_id[e["externalId"]]: str(e["id"]) for e in found if e.get("externalId") in by_external_id}
+
+    def find_posted_many(self, rows: list[tuple[str, str, int | None]]) -> dict[str, str]:
+        """Of (event_key, external_id, form_id) rows left in flight, those Upsales has: event_key ->
+        Upsales id (one lookup per 100 externalIds)."""
+        by_external_id = {external_id: event_key for event_key, external_id, _ in rows if external_id}
+        if not by_external_id:
+            return {}
         found = self.client.find_events_by_external_ids(list(by_external_id))
         return {by_external_id[e["externalId"]]: str(e["id"]) for e in found if e.get("externalId") in by_external_id}
 

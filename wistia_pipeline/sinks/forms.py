@@ -8,13 +8,14 @@ DuckDB file is lost. Upsales links each submission to a contact and account from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import duckdb
 
 from wistia_pipeline import rules
-from wistia_pipeline.clients.upsales import UpsalesClient
+from wistia_pipeline.clients.upsales import FORM_SUBMIT_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
 
 DESTINATION = "forms"
@@ -32,6 +33,13 @@ FORM_FIELDS = [
     {"name": "Extra.wistia_heatmap", "title": "Heatmap", "required": False, "datatype": "text"},
     {"name": EVENT_KEY_FIELD, "title": "Wistia event key", "required": False, "datatype": "text"},
 ]
+
+
+# What a submission id looks like (api/upsales.md: a 200 answers with the new submission's id as
+# text). Anything else in a 200 (a proxy's HTML page, a JSON error envelope) was not written by
+# Upsales' form endpoint: the submission may or may not have been stored, so the view stays in
+# flight and is read back before any new submit.
+SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def form_name(view: Mapping[str, Any], policy: str) -> str:
@@ -138,7 +146,15 @@ class FormSink:
         }
 
     def post(self, payload: Mapping[str, Any]) -> str:
-        return self.client.submit_form(payload["fields"])
+        """Submit; returns the submission id, or raises ApiError when the answer is not one."""
+        answer = self.client.submit_form(payload["fields"])
+        if not SUBMISSION_ID.match(answer):
+            what = "an HTML page" if answer.lstrip().startswith("<") else "not a submission id"
+            raise self.client.session.error(
+                f"Upsales POST {FORM_SUBMIT_PATH} answered 200 with {what}; the submission may have been "
+                f"stored and is looked up before any new submit",
+                status=None, method="POST", path=FORM_SUBMIT_PATH)
+        return answer
 
     def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
         """Views of a batch already submitted to their form (only when there is no ledger)."""
@@ -149,6 +165,16 @@ class FormSink:
             submission_id = self.find_posted(view["event_key"], view["event_key"], payload["form_id"])
             if submission_id is not None:
                 found[view["event_key"]] = submission_id
+        return found
+
+    def find_posted_many(self, rows: list[tuple[str, str, int | None]]) -> dict[str, str]:
+        """Of (event_key, external_id, form_id) rows left in flight, those already submitted:
+        event_key -> submission id (one read-back per form)."""
+        found = {}
+        for event_key, external_id, form_id in rows:
+            submission_id = self.find_posted(external_id, event_key, form_id)
+            if submission_id is not None:
+                found[event_key] = submission_id
         return found
 
     def find_posted(self, external_id: str, event_key: str, form_id: int | None) -> str | None:

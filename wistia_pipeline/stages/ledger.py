@@ -1,4 +1,11 @@
-"""synced_ledger: posts the views not yet sent and records every (destination, view) posted."""
+"""synced_ledger: posts the views not yet sent and records every (destination, view) posted.
+
+Effectively once per (destination, event_key), see docs/guarantees.md: the ledger's unique key
+lets one run claim a view (`in_flight`) before its post leaves, the Upsales id moves it to
+`posted`; a view left in flight (a crash, a lost response) is looked up in Upsales before it is
+offered again, and posted again only when it is provably absent. The ledger step holds the
+DuckDB file for its whole length, so two overlapping runs post one after the other.
+"""
 
 
 from datetime import date
@@ -32,16 +39,23 @@ def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module
 
 
 def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id: str) -> dict[str, int]:
-    """Settle posts that were started but never confirmed before anything is posted again."""
-    found = missing = 0
-    for event_key, external_id, form_id in con.execute(db.sql("ledger_in_flight"), [sink.destination]).fetchall():
-        upsales_id = sink.find_posted(external_id, event_key, form_id)
-        if upsales_id is not None:
-            con.execute(db.sql("ledger_mark_posted"), [sink.destination, event_key, upsales_id, run_id])
-            found += 1
-        else:
-            missing += 1  # provably absent: the candidate query offers it for posting again
-    return {"found": found, "missing": missing}
+    """Settle posts that were started but never confirmed before anything is posted again.
+
+    One lookup per 100 activities (by externalId) and one read-back per form; a view found in
+    Upsales becomes `posted` with its id, the others stay in flight and are offered again.
+    """
+    rows = con.execute(db.sql("ledger_in_flight"), [sink.destination]).fetchall()
+    if not rows:
+        return {"found": 0, "missing": 0}
+    found = sink.find_posted_many(rows)
+    for event_key, upsales_id in found.items():
+        con.execute(db.sql("ledger_mark_posted"), [sink.destination, event_key, upsales_id, run_id])
+    return {"found": len(found), "missing": len(rows) - len(found)}
+
+
+def is_permanent(error: ApiError) -> bool:
+    """Upsales refused this view for good: a 4xx, but not 408 (timeout), 425 or 429 (try later)."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in (408, 425, 429)
 
 
 # Candidates are handled in batches: one existence check in Upsales per batch (one call per 100
@@ -53,7 +67,7 @@ class PostStats:
     """What posting one destination did; `gave_up` once Upsales looks down."""
 
     def __init__(self) -> None:
-        self.new = self.posted = self.found = self.rejected = self.failed = 0
+        self.new = self.posted = self.found = self.rejected = self.failed = self.skipped = 0
         self.errors: list[str] = []
         self.consecutive_failures = 0
 
@@ -110,14 +124,18 @@ def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date
 
 def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,
              existing_id: str | None, run_id: str, stats: PostStats, log: Any) -> None:
-    """Record the intent, post (unless Upsales already has it), record the outcome."""
+    """Claim the view in the ledger, post (unless Upsales already has it), record the outcome."""
     if stats.gave_up:
         stats.failed += 1
         return
     facts = sink.ledger_facts(view, payload)
-    con.execute(db.sql("ledger_mark_in_flight"), [
+    claimed = con.execute(db.sql("ledger_mark_in_flight"), [
         sink.destination, view["event_key"], view["day"], facts["external_id"], facts["client_id"],
-        facts["contact_id"], facts["score"], facts["value"], facts["form_id"], facts["form_name"], run_id])
+        facts["contact_id"], facts["score"], facts["value"], facts["form_id"], facts["form_name"], run_id,
+    ]).fetchall()
+    if not claimed:  # posted, rejected, or already tried by this run: never a second post
+        stats.skipped += 1
+        return
     if existing_id is not None:
         con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], existing_id, run_id])
         stats.found += 1
@@ -127,9 +145,9 @@ def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, A
     except AuthError:
         raise
     except ApiError as error:
-        # A 4xx (but 429) is Upsales refusing this view for good; anything else may or may not
-        # have been stored, so the row stays in flight and is looked up before a re-post.
-        permanent = error.status is not None and 400 <= error.status < 500 and error.status != 429
+        # A 4xx (but 408/425/429) is Upsales refusing this view for good; anything else may or
+        # may not have been stored, so the row stays in flight and is looked up before a re-post.
+        permanent = is_permanent(error)
         con.execute(db.sql("ledger_mark_failed"), [sink.destination, view["event_key"],
                                                   "rejected" if permanent else "in_flight", str(error)])
         stats.failure(sink.destination, view["event_key"], error, log, permanent=permanent)
@@ -155,7 +173,9 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
     upsales.get_client().verify()  # a rejected key stops the run before anything is posted
     funnels: dict[str, dict[str, int]] = {}
     metadata: dict[str, Any] = {}
-    problems: list[str] = []
+    problems: list[str] = []  # one line each, the first is shown
+    unposted = rejected = 0   # views the next run retries / views Upsales refused for good
+    stopped: list[str] = []   # destinations that could not post at all
     with db.connect(duckdb) as con:
         sinks = build_sinks(settings, upsales, con)
         for destination, sink in sinks.items():
@@ -168,6 +188,7 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
             except ApiError as error:
                 context.log.error(f"{destination}: {error}")
                 problems.append(f"{destination}: {error}")
+                stopped.append(destination)
                 funnels[destination] = funnel(con, first, last, destination)
                 continue
             funnels[destination] = funnel(con, first, last, destination, new=stats["new"])
@@ -180,17 +201,22 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
             if isinstance(sink, FormSink):
                 metadata["forms/created"] = ", ".join(sink.forms_created) or "none"
             problems += [f"{destination}: {e}" for e in stats["errors"]]
-            if stats["failed"] > len(stats["errors"]):
-                problems.append(f"{destination}: {stats['failed'] - len(stats['errors'])} views not attempted "
-                                f"after repeated failures")
+            unposted += stats["failed"]
+            rejected += stats["rejected"]
+            if stats["failed"] > len(stats["errors"]) - stats["rejected"]:
+                problems.append(f"{destination}: {stats['failed'] - len(stats['errors']) + stats['rejected']} "
+                                f"views not attempted after repeated failures")
         db.run_script(con, "view_outcomes", [first, last, list(sinks), context.run_id])
         metadata.update(funnel_metadata(funnels))
         metadata.update(ledger_metadata(con, first, last, context.run_id))
     if problems:
-        raise dg.Failure(
-            description=f"{len(problems)} views were not posted; they are retried by the next run. First: {problems[0]}",
-            metadata=metadata,
-        )
+        parts = [f"{d} stopped before posting; the next run retries its views" for d in stopped]
+        if unposted:
+            parts.append(f"{unposted} views were not posted; the next run retries them")
+        if rejected:
+            parts.append(f"{rejected} views were rejected by Upsales and are not retried "
+                         f"(reason in synced_ledger.last_error)")
+        raise dg.Failure(description=f"{'; '.join(parts)}. First: {problems[0]}", metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)
 
 
