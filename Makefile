@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-fast sync clean
+.PHONY: install run test test-fast sync clean bench bench-smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,3 +21,19 @@ test: install  ## every test, end to end included
 
 clean:
 	rm -rf .run .dagster_home data
+
+# Benchmarks (benchmarks/, figures in BENCHMARKS.md). The bench extra adds dlt, the peer compared with.
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+BENCH_ARGS ?=
+bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; about half an hour), writes BENCHMARKS.md
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+BENCH_SMOKE_OUTPUT ?= .run/bench-smoke.md
+bench-smoke: $(VENV)/.bench-installed  ## every measurement at a small scale, under a minute (BENCHMARKS.md untouched)
+	@mkdir -p $(dir $(BENCH_SMOKE_OUTPUT))
+	$(PY) -m benchmarks --label smoke --output $(BENCH_SMOKE_OUTPUT) --repeat 1 \
+		--days 2 --views-per-day 1950 --contacts 5000 --accounts 1000 --posts 100 \
+		--sql-events 50000 --window-events 50000 --latency-views-per-day 500 --noop-views-per-day 300 $(BENCH_ARGS)

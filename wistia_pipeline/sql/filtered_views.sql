@@ -46,3 +46,7 @@ SELECT day, event_key, destination, 'filtered_views', reason,
                    ELSE coalesce(project_name, media_id) END
 FROM _filter_results
 WHERE reason IS NOT NULL;
+
+-- Free the working tables now rather than when the connection closes.
+DROP TABLE _filter_input;
+DROP TABLE _filter_results;

@@ -29,23 +29,29 @@ FROM ranked
 WHERE place = 1
 QUALIFY row_number() OVER (PARTITION BY email_domain ORDER BY client_id) = 1;
 
+-- The personal-domain rule (Python) once per distinct domain of the window, not per view.
+CREATE OR REPLACE TEMP TABLE _view_domains AS
+SELECT email_domain, is_personal_domain(email_domain) AS personal
+FROM (SELECT DISTINCT email_domain FROM converted_views WHERE day BETWEEN $1 AND $2);
+
 CREATE OR REPLACE TEMP TABLE _match_results AS
 SELECT
     v.*,
     CASE WHEN x.event_key IS NOT NULL THEN 'contact'
-         WHEN is_personal_domain(v.email_domain) THEN NULL
+         WHEN p.personal THEN NULL
          WHEN d.email_domain IS NOT NULL AND NOT d.tied THEN 'account' END     AS match_type,
     x.contact_id,
     x.contact_name,
     coalesce(x.client_id, CASE WHEN NOT d.tied THEN d.client_id END)          AS client_id,
     coalesce(x.client_name, CASE WHEN NOT d.tied THEN d.client_name END)      AS client_name,
     CASE WHEN x.event_key IS NOT NULL THEN NULL
-         WHEN is_personal_domain(v.email_domain) THEN 'personal_domain'
+         WHEN p.personal THEN 'personal_domain'
          WHEN d.email_domain IS NULL THEN 'no_match'
          WHEN d.tied THEN 'ambiguous_domain' END                               AS reason
 FROM converted_views AS v
 LEFT JOIN _exact_matches AS x ON x.day = v.day AND x.event_key = v.event_key
 LEFT JOIN _domain_accounts AS d ON d.email_domain = v.email_domain
+JOIN _view_domains AS p ON p.email_domain = v.email_domain
 WHERE v.day BETWEEN $1 AND $2;
 
 INSERT INTO matched_views
@@ -58,3 +64,9 @@ INSERT INTO view_rejections
 SELECT day, event_key, 'activities', 'matched_views', reason, email_domain
 FROM _match_results
 WHERE reason IS NOT NULL;
+
+-- Free the working tables now rather than when the connection closes.
+DROP TABLE _exact_matches;
+DROP TABLE _domain_accounts;
+DROP TABLE _view_domains;
+DROP TABLE _match_results;

@@ -3,46 +3,78 @@
 -- Values that do not parse become NULL and an `input_problem` that the next stage records as the
 -- view's reason; a bad event never stops the others. An event without a key gets a stable
 -- stand-in key (a hash of its JSON) so that it can be counted and explained, never posted.
-INSERT INTO wistia_events
-WITH typed AS (
-    SELECT
-        day, page_no, position, raw,
-        nullif(strip_ws(raw ->> 'event_key'), '')                           AS given_key,
-        TRY_CAST(raw ->> 'received_at' AS TIMESTAMPTZ) AT TIME ZONE 'UTC'   AS received_at,
-        CASE WHEN json_type(raw -> 'percent_viewed') IN ('DOUBLE', 'UBIGINT', 'BIGINT')
-             THEN TRY_CAST(raw ->> 'percent_viewed' AS DOUBLE) END           AS percent_viewed
+--
+-- Each event's JSON is parsed once (json_transform into the fields used) and the rows stream
+-- straight into the table: a key seen twice is rare (a page shifting while views arrive), so
+-- duplicates are settled afterwards on those keys alone instead of ranking a million raw rows.
+CREATE OR REPLACE TEMP MACRO _typed_wistia_events(first_day, last_day, wanted) AS TABLE
+WITH parsed AS (
+    SELECT day, page_no, position, raw,
+           json_transform(raw, '{"event_key": "JSON", "received_at": "JSON", "visitor_key": "JSON",
+                                 "email": "JSON", "percent_viewed": "JSON", "conversion_type": "JSON",
+                                 "conversion_data": "JSON", "media_id": "JSON", "media_name": "JSON",
+                                 "iframe_heatmap_url": "JSON"}') AS j
     FROM _wistia_event_pages
-    WHERE day BETWEEN $1 AND $2
+    WHERE day BETWEEN first_day AND last_day AND wanted
+), typed AS (
+    SELECT
+        day, page_no, position, raw, j,
+        nullif(strip_ws(j.event_key ->> '$'), '')                              AS given_key,
+        TRY_CAST(j.received_at ->> '$' AS TIMESTAMPTZ) AT TIME ZONE 'UTC'      AS received_at,
+        CASE WHEN json_type(j.percent_viewed) IN ('DOUBLE', 'UBIGINT', 'BIGINT')
+             THEN TRY_CAST(j.percent_viewed ->> '$' AS DOUBLE) END             AS percent_viewed
+    FROM parsed
 )
 SELECT
     day,
     coalesce(given_key, 'missing-key:' || md5(CAST(raw AS VARCHAR)))        AS event_key,
     received_at,
-    raw ->> 'visitor_key'                                                   AS visitor_key,
-    raw ->> 'email'                                                         AS email,
+    j.visitor_key ->> '$'                                                   AS visitor_key,
+    j.email ->> '$'                                                         AS email,
     percent_viewed,
-    CASE WHEN json_type(raw -> 'conversion_type') = 'VARCHAR' THEN raw ->> 'conversion_type'
-         WHEN json_type(raw -> 'conversion_type') IN ('DOUBLE', 'UBIGINT', 'BIGINT')
-              AND TRY_CAST(raw ->> 'conversion_type' AS DOUBLE) <> 0
-         THEN raw ->> 'conversion_type'
+    CASE WHEN json_type(j.conversion_type) = 'VARCHAR' THEN j.conversion_type ->> '$'
+         WHEN json_type(j.conversion_type) IN ('DOUBLE', 'UBIGINT', 'BIGINT')
+              AND TRY_CAST(j.conversion_type ->> '$' AS DOUBLE) <> 0
+         THEN j.conversion_type ->> '$'
          ELSE '' END                                                        AS conversion_type,
-    CASE WHEN json_type(raw -> 'conversion_data') = 'OBJECT'
-         THEN raw -> 'conversion_data' ->> 'email' END                      AS conversion_email,
-    CASE WHEN json_type(raw -> 'conversion_data') = 'OBJECT'
-         THEN raw -> 'conversion_data' ->> 'first_name' END                 AS first_name,
-    CASE WHEN json_type(raw -> 'conversion_data') = 'OBJECT'
-         THEN raw -> 'conversion_data' ->> 'last_name' END                  AS last_name,
-    raw ->> 'media_id'                                                      AS media_id,
-    raw ->> 'media_name'                                                    AS media_name,
-    raw ->> 'iframe_heatmap_url'                                            AS iframe_heatmap_url,
+    CASE WHEN json_type(j.conversion_data) = 'OBJECT'
+         THEN j.conversion_data ->> 'email' END                             AS conversion_email,
+    CASE WHEN json_type(j.conversion_data) = 'OBJECT'
+         THEN j.conversion_data ->> 'first_name' END                        AS first_name,
+    CASE WHEN json_type(j.conversion_data) = 'OBJECT'
+         THEN j.conversion_data ->> 'last_name' END                         AS last_name,
+    j.media_id ->> '$'                                                      AS media_id,
+    j.media_name ->> '$'                                                    AS media_name,
+    j.iframe_heatmap_url ->> '$'                                            AS iframe_heatmap_url,
     CASE WHEN given_key IS NULL THEN 'missing_event_key'
          WHEN received_at IS NULL THEN 'invalid_received_at'
          WHEN percent_viewed IS NULL OR NOT isfinite(percent_viewed)
               OR percent_viewed < 0 OR percent_viewed > 1 THEN 'invalid_percent_viewed'
     END                                                                     AS input_problem,
     raw,
-    now() AT TIME ZONE 'UTC'                                                AS loaded_at
-FROM typed
-QUALIFY row_number() OVER (
-            PARTITION BY day, coalesce(given_key, 'missing-key:' || md5(CAST(raw AS VARCHAR)))
-            ORDER BY percent_viewed DESC NULLS LAST, page_no, position) = 1;
+    now() AT TIME ZONE 'UTC'                                                AS loaded_at,
+    page_no,
+    position
+FROM typed;
+
+INSERT INTO wistia_events
+SELECT * EXCLUDE (page_no, position) FROM _typed_wistia_events($1, $2, true);
+
+CREATE OR REPLACE TEMP TABLE _wistia_duplicate_keys AS
+SELECT day, event_key
+FROM wistia_events
+WHERE day BETWEEN $1 AND $2
+GROUP BY day, event_key
+HAVING count(*) > 1;
+
+DELETE FROM wistia_events
+WHERE day BETWEEN $1 AND $2 AND (day, event_key) IN (SELECT (day, event_key) FROM _wistia_duplicate_keys);
+
+-- Only when there are duplicates is the staging read again (`wanted` is false otherwise).
+INSERT INTO wistia_events
+SELECT * EXCLUDE (page_no, position)
+FROM _typed_wistia_events($1, $2, EXISTS (SELECT 1 FROM _wistia_duplicate_keys))
+WHERE (day, event_key) IN (SELECT (day, event_key) FROM _wistia_duplicate_keys)
+QUALIFY row_number() OVER (PARTITION BY day, event_key ORDER BY percent_viewed DESC NULLS LAST, page_no, position) = 1;
+
+DROP TABLE _wistia_duplicate_keys;
