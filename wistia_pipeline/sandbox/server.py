@@ -17,6 +17,8 @@ never holds up other requests.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import dataclasses
 import json
 import math
@@ -350,7 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
 
-class Emulator:
+class Emulator(ABC):
     """Base class of the two API emulators: server lifecycle, request log, faults, rate limit.
 
     All state lives behind `self.lock` (re-entrant); every request is handled under it, so
@@ -578,14 +580,17 @@ class Emulator:
     def requires_auth(self, request: Request) -> bool:
         return True
 
+    @abstractmethod
     def authorized(self, request: Request) -> bool:
-        raise NotImplementedError
+        """Each API answers this its own way."""
 
+    @abstractmethod
     def unauthorized(self) -> Response:
-        raise NotImplementedError
+        """Each API answers this its own way."""
 
+    @abstractmethod
     def rate_limited(self, decision: RateDecision) -> Response:
-        raise NotImplementedError
+        """Each API answers this its own way."""
 
     def budget_headers(self, decision: RateDecision) -> dict[str, str]:
         """Headers describing the rate budget; none by default (Wistia sends none)."""
@@ -598,8 +603,9 @@ class Emulator:
     def server_error(self) -> Response:
         return self.default_error(500)
 
+    @abstractmethod
     def route(self, request: Request) -> Response:
-        raise NotImplementedError
+        """Each API answers this its own way."""
 
     def admin_state(self) -> dict[str, Any]:
         return {"service": self.service, "requests": self.request_counts_by_path()}

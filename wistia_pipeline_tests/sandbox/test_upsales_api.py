@@ -12,7 +12,8 @@ from wistia_pipeline.sandbox import Sandbox
 
 from .helpers import UPSALES_TOKEN, upsales_get, upsales_request
 
-EXAMPLES = Path("/work/shared/api/examples")
+# A copy of ../shared/api/examples/upsales-contacts-list.json (a recorded real response).
+EXAMPLES = Path(__file__).parent / "recorded"
 
 
 @pytest.fixture
@@ -109,8 +110,6 @@ def test_contact_shape_follows_recorded_example(crm: Sandbox) -> None:
     assert contact["client"]["addresses"][0]["city"] == "Stockholm"
     assert contact["firstName"] == "Anna" and contact["lastName"] == "Berg"
     example = EXAMPLES / "upsales-contacts-list.json"
-    if not example.exists():
-        pytest.skip("shared examples not available")
     recorded = json.loads(example.read_text())["data"][0]
     assert list(contact) == list(recorded)
     assert set(contact["client"]) == set(recorded["client"])
@@ -214,7 +213,7 @@ def test_budget_headers_and_429(crm: Sandbox) -> None:
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
     assert all(r.headers["X-RateLimit-Limit"] == "3" for r in responses)
-    assert 1 <= int(responses[-1].headers["X-RateLimit-Reset"]) <= 10
+    assert int(responses[-1].headers["X-RateLimit-Reset"]) in range(1, 11)
     assert "Retry-After" not in responses[-1].headers  # undocumented for Upsales: not sent
     error = error_of(responses[-1])
     assert error["code"] == 429
