@@ -237,4 +237,10 @@ def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: da
             "SELECT destination, event_key, day, upsales_id, client_id, contact_id, score, value "
             "FROM synced_ledger WHERE run_id = ? AND status = 'posted' ORDER BY destination, posted_at",
             [run_id], limit=20)),
+        # What the ledger holds for these days, this run's posts or not (newest first).
+        "preview": dg.MetadataValue.md(db.preview_markdown(
+            con,
+            "SELECT destination, event_key, day, status, upsales_id, form_name, value, posted_at "
+            "FROM synced_ledger WHERE day BETWEEN ? AND ? ORDER BY posted_at DESC NULLS FIRST, event_key",
+            [first, last])),
     }
