@@ -8,6 +8,7 @@ DuckDB file for its whole length, so two overlapping runs post one after the oth
 """
 
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -89,45 +90,92 @@ class PostStats:
                 "rejected": self.rejected, "failed": self.failed, "errors": self.errors}
 
 
+# Posts in flight at once. Upsales takes 100-200 ms to answer a write; one at a time that caps
+# posting near 5-10 a second, while its limit is 20 (the client's limiter keeps us at 18). With a
+# few in flight the limiter, not the latency, sets the pace. Every view of a group is claimed in
+# the ledger before any of its requests leaves, so a crash leaves at most this many in flight.
+POST_THREADS = 4
+
+
 def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date, last: date,
                    run_id: str, log: Any) -> dict[str, Any]:
     """Post every candidate of the window once: intent in the ledger, post, then the Upsales id."""
     reader = con.cursor().execute(db.sql("ledger_candidates"), [first, last, sink.destination])
     columns = [d[0] for d in reader.description]
     stats = PostStats()
-    while chunk := reader.fetchmany(POST_BATCH):
-        views = [dict(zip(columns, values)) for values in chunk]
-        stats.new += len(views)
-        if stats.gave_up:
-            stats.failed += len(views)
-            continue
-        prepared = []
-        for view in views:
+    width = 1
+    with ThreadPoolExecutor(max_workers=POST_THREADS, thread_name_prefix="upsales-post") as pool:
+        while chunk := reader.fetchmany(POST_BATCH):
+            views = [dict(zip(columns, values)) for values in chunk]
+            stats.new += len(views)
+            if stats.gave_up:
+                stats.failed += len(views)
+                continue
+            prepared = []
+            for view in views:
+                try:
+                    prepared.append((view, sink.payload(view)))  # may create the view's form first
+                except AuthError:
+                    raise
+                except ApiError as error:  # nothing was posted: the view stays a candidate
+                    stats.failure(sink.destination, view["event_key"], error, log)
             try:
-                prepared.append((view, sink.payload(view)))  # may create the view's form first
+                existing = sink.find_existing(prepared) if prepared else {}
             except AuthError:
                 raise
-            except ApiError as error:  # nothing was posted: the view stays a candidate
-                stats.failure(sink.destination, view["event_key"], error, log)
-        try:
-            existing = sink.find_existing(prepared) if prepared else {}
-        except AuthError:
-            raise
-        except ApiError as error:  # absence not proven: post nothing of this batch now
-            for view, _ in prepared:
-                stats.failure(sink.destination, view["event_key"], error, log)
-            continue
-        for view, payload in prepared:
-            post_one(con, sink, view, payload, existing.get(view["event_key"]), run_id, stats, log)
+            except ApiError as error:  # absence not proven: post nothing of this batch now
+                for view, _ in prepared:
+                    stats.failure(sink.destination, view["event_key"], error, log)
+                continue
+            start = 0
+            while start < len(prepared):
+                if stats.gave_up:
+                    stats.failed += len(prepared) - start
+                    break
+                # Slow start: one post at a time after a failure (so a down Upsales is spared
+                # after MAX_CONSECUTIVE_TRANSIENT_FAILURES posts), doubling to POST_THREADS.
+                width = width if not stats.consecutive_failures else 1
+                batch, start = prepared[start:start + width], start + width
+                group = [(view, payload) for view, payload in batch
+                         if claim(con, sink, view, payload, existing.get(view["event_key"]), run_id, stats)]
+                futures = [pool.submit(try_post, sink, payload) for _, payload in group]
+                answers, crash = [], None
+                for (view, _), future in zip(group, futures):
+                    try:
+                        answers.append(future.result())
+                    except Exception as error:  # a bug, not an API answer: the view stays in flight
+                        crash = crash or error
+                        continue
+                    record(con, sink, view, answers[-1], run_id, stats, log)
+                if crash is not None:
+                    raise crash  # after the group's other answers are recorded
+                auth_errors = [a for a in answers if isinstance(a, AuthError)]
+                if auth_errors:
+                    raise auth_errors[0]
+                failed = any(isinstance(a, ApiError) for a in answers)
+                width = 1 if failed else min(width * 2, POST_THREADS)
     return stats.as_dict()
 
 
 def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,
              existing_id: str | None, run_id: str, stats: PostStats, log: Any) -> None:
-    """Claim the view in the ledger, post (unless Upsales already has it), record the outcome."""
+    """One view from claim to record, as `post_new_views` does it for a group."""
     if stats.gave_up:
         stats.failed += 1
         return
+    if claim(con, sink, view, payload, existing_id, run_id, stats):
+        answer = try_post(sink, payload)
+        record(con, sink, view, answer, run_id, stats, log)
+        if isinstance(answer, AuthError):
+            raise answer
+
+
+def claim(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,
+          existing_id: str | None, run_id: str, stats: PostStats) -> bool:
+    """Claim the view in the ledger; True when it is this run's to post now.
+
+    A view Upsales already holds is recorded as posted with its id instead.
+    """
     facts = sink.ledger_facts(view, payload)
     claimed = con.execute(db.sql("ledger_mark_in_flight"), [
         sink.destination, view["event_key"], view["day"], facts["external_id"], facts["client_id"],
@@ -135,24 +183,36 @@ def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, A
     ]).fetchall()
     if not claimed:  # posted, rejected, or already tried by this run: never a second post
         stats.skipped += 1
-        return
+        return False
     if existing_id is not None:
         con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], existing_id, run_id])
         stats.found += 1
-        return
+        return False
+    return True
+
+
+def try_post(sink: Any, payload: Any) -> str | ApiError:
+    """The Upsales id of the new entry, or the error (run in a worker thread: no DuckDB here)."""
     try:
-        upsales_id = sink.post(payload)
-    except AuthError:
-        raise
+        return sink.post(payload)
     except ApiError as error:
+        return error
+
+
+def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], answer: str | ApiError,
+           run_id: str, stats: PostStats, log: Any) -> None:
+    """Write a post's outcome to the ledger."""
+    if isinstance(answer, AuthError):
+        return  # stays in flight (looked up next time); the caller stops the run
+    if isinstance(answer, ApiError):
         # A 4xx (but 408/425/429) is Upsales refusing this view for good; anything else may or
         # may not have been stored, so the row stays in flight and is looked up before a re-post.
-        permanent = is_permanent(error)
+        permanent = is_permanent(answer)
         con.execute(db.sql("ledger_mark_failed"), [sink.destination, view["event_key"],
-                                                  "rejected" if permanent else "in_flight", str(error)])
-        stats.failure(sink.destination, view["event_key"], error, log, permanent=permanent)
+                                                  "rejected" if permanent else "in_flight", str(answer)])
+        stats.failure(sink.destination, view["event_key"], answer, log, permanent=permanent)
         return
-    con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], upsales_id, run_id])
+    con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], answer, run_id])
     stats.posted += 1
     stats.consecutive_failures = 0
 
