@@ -19,6 +19,9 @@ run: install  ## sandbox + Dagster UI on http://127.0.0.1:3000 with the schedule
 test: install  ## every test, end to end included
 	$(PY) -m pytest
 
+test-fast: install  ## all but the end-to-end modules (marker e2e): about a minute
+	$(PY) -m pytest -m "not e2e"
+
 clean:
 	rm -rf .run .dagster_home data
 
@@ -28,7 +31,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 BENCH_ARGS ?=
-bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; about half an hour), writes BENCHMARKS.md
+bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; 20-25 minutes, mostly rate limits), writes BENCHMARKS.md
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 BENCH_SMOKE_OUTPUT ?= .run/bench-smoke.md
