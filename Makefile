@@ -39,4 +39,5 @@ bench-smoke: $(VENV)/.bench-installed  ## every measurement at a small scale, un
 	@mkdir -p $(dir $(BENCH_SMOKE_OUTPUT))
 	$(PY) -m benchmarks --label smoke --output $(BENCH_SMOKE_OUTPUT) --repeat 1 \
 		--days 2 --views-per-day 1950 --contacts 5000 --accounts 1000 --posts 100 \
-		--sql-events 50000 --window-events 50000 --latency-views-per-day 500 --noop-views-per-day 300 $(BENCH_ARGS)
+		--sql-events 50000 --window-events 50000 --latency-views-per-day 500 --noop-views-per-day 300 \
+		--noop-pause 0 $(BENCH_ARGS)

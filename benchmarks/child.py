@@ -173,7 +173,14 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
 
     imported = time.perf_counter()
     first, last = _days(args)
-    report = run_sync(first, last)
+    if args.get("profile"):  # where the time goes, for looking into a slow figure
+        import cProfile
+
+        profiler = cProfile.Profile()
+        report = profiler.runcall(run_sync, first, last)
+        profiler.dump_stats(args["profile"])
+    else:
+        report = run_sync(first, last)
     finished = time.perf_counter()
     steps: dict[str, dict[str, float]] = {}
     with dg.DagsterInstance.get() as instance:

@@ -39,6 +39,7 @@ from benchmarks.generate import Scale
 
 ROOT = Path(__file__).resolve().parent.parent
 UNLIMITED_PER_MINUTE = 10**9
+PHASES = ("sql", "ingest", "window", "latency", "sync", "noop")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,10 +55,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sql-events", type=int, default=1_000_000, help="events for the SQL-stage figures")
     parser.add_argument("--window-events", type=int, default=1_000_000, help="events for the memory figure")
     parser.add_argument("--noop-views-per-day", type=int, default=1_000)
+    parser.add_argument("--noop-pause", type=float, default=10.0,
+                        help="seconds between no-op runs, so Upsales' 10-s window is empty as a schedule finds it")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (medians are reported)")
     parser.add_argument("--phases", default="sql,ingest,window,latency,sync,noop",
                         help="comma-separated subset of sql,ingest,window,latency,sync,noop")
     parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--second-sync", action="store_true",
+                        help="after the full sync, run it again (nothing new): as long again, mostly rate-limited fetching")
+    parser.add_argument("--profile-sync", default=None, help="write a cProfile of the full sync here")
+    parser.add_argument("--merge", default=None,
+                        help="figures of an earlier run (its --json) to keep for the phases not run now")
     parser.add_argument("--dlt-default", action="store_true",
                         help="also run dlt with its default DuckDB loader format (insert_values), once: slow")
     parser.add_argument("--wistia-latency-ms", type=float, default=250.0,
@@ -310,15 +318,18 @@ def phase_sync(opts, scale: Scale, work: Path) -> dict[str, Any]:
         bounds = load_sandbox(sb, scale, last)
         sb.reset_logs()
         env = sync_env(sb, work, "sync")
-        first_run = run_child("sync", {"first": first, "last": last}, work, env, opts.pythonpath)
+        first_run = run_child("sync", {"first": first, "last": last, "profile": opts.profile_sync}, work, env,
+                              opts.pythonpath)
         requests = counts_by_endpoint(sb.wistia) | counts_by_endpoint(sb.upsales)
         throughput = posting_throughput(sb)
         wistia_429 = sum(1 for entry in sb.wistia.timeline if entry[3] == 429)
         print(f"  first sync: {first_run['process_seconds']:.1f} s, success={first_run['success']}", flush=True)
-        sb.reset_logs()
-        second_run = run_child("sync", {"first": first, "last": last}, work, env, opts.pythonpath)
-        second_requests = counts_by_endpoint(sb.wistia) | counts_by_endpoint(sb.upsales)
-        print(f"  second sync: {second_run['process_seconds']:.1f} s, success={second_run['success']}", flush=True)
+        second_run, second_requests = None, None
+        if opts.second_sync:
+            sb.reset_logs()
+            second_run = run_child("sync", {"first": first, "last": last}, work, env, opts.pythonpath)
+            second_requests = counts_by_endpoint(sb.wistia) | counts_by_endpoint(sb.upsales)
+            print(f"  second sync: {second_run['process_seconds']:.1f} s, success={second_run['success']}", flush=True)
     finally:
         sb.stop()
     return {"bounds": bounds, "first": first_run, "second": second_run, "requests": requests,
@@ -338,6 +349,9 @@ def phase_noop(opts, scale: Scale, work: Path) -> dict[str, Any]:
         initial = run_child("sync", {"first": first, "last": last}, work, env, opts.pythonpath)
         runs = []
         for n in range(opts.repeat):
+            # Scheduled runs are 20 minutes apart: let Upsales' 10-s window empty first, or the
+            # previous run's lookups would cost this one 429s and waits no real schedule sees.
+            time.sleep(opts.noop_pause)
             sb.reset_logs()
             runs.append(run_child("sync", {"first": first, "last": last}, work, env, opts.pythonpath))
             runs[-1]["requests"] = len(sb.wistia.timeline) + len(sb.upsales.timeline)
@@ -392,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+    if opts.merge:  # keep the earlier run's phases that are not run now, each with its date
+        earlier = json.loads(Path(opts.merge).read_text(encoding="utf-8"))
+        for phase in PHASES:
+            if phase in earlier and phase not in phases:
+                results[phase] = earlier[phase]
+                results.setdefault("phase_dates", {})[phase] = earlier.get("phase_dates", {}).get(phase, earlier["date"])
+    results.setdefault("phase_dates", {}).update(dict.fromkeys(phases, results["date"]))
     work = Path(tempfile.mkdtemp(prefix="wistia_bench_"))
     started = time.perf_counter()
     try:

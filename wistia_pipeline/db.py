@@ -183,9 +183,9 @@ def load_pages(con: duckdb.DuckDBPyConnection, loader: str, pages: Sequence[tupl
 def zstd_compression(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Compress what is written meanwhile with zstd instead of what DuckDB's analysis picks (FSST).
 
-    Stage rewrites are mostly long strings (raw JSON, heatmap URLs, emails), where the FSST analysis
-    takes most of the write: a million events' raw JSON writes in about 7 s instead of 10 on two
-    cores, and takes less disk. Storage only: what is read back is the same.
+    For raw JSON (the staged Wistia pages and wistia_events): DuckDB's FSST analysis takes most of
+    such a write (a million events' JSON writes in about 7 s instead of 10 on two cores) and zstd
+    takes less disk. Storage only: what is read back is the same.
     """
     con.execute("SET force_compression = 'zstd'")
     try:
