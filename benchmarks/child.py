@@ -148,9 +148,8 @@ def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
         timed("matched_views", lambda: db.rewrite_days(con, "matched_views", first, last))
         timed("filtered_views", lambda: db.rewrite_days(con, "filtered_views", first, last,
                                                          [0.0, args["projects"], ["activities"]]))
-        candidates = timed("sync candidates", lambda: con.execute(
-            f"SELECT count(*) FROM ({db.sql('ledger_candidates').rstrip().rstrip(';')})",
-            [first, last, "activities"]).fetchone()[0])
+        timed("sync candidates", lambda: con.execute(db.sql("ledger_post_queue"), [first, last, "activities"]))
+        candidates = con.execute("SELECT count(*) FROM post_queue").fetchone()[0]
         for table in ("wistia_events", "converted_views", "matched_views", "filtered_views"):
             counts[table] = db.count(con, table, first, last)
         counts["contacts_staged"] = con.execute("SELECT count(*) FROM _upsales_contacts").fetchone()[0]

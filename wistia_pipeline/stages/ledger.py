@@ -8,7 +8,9 @@ DuckDB file for its whole length, so two overlapping runs post one after the oth
 """
 
 
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 from typing import Any
 
@@ -91,69 +93,131 @@ class PostStats:
 
 
 # Posts in flight at once. Upsales takes 100-200 ms to answer a write; one at a time that caps
-# posting near 5-10 a second, while its limit is 20 (the client's limiter keeps us at 18). With a
-# few in flight the limiter, not the latency, sets the pace. Every view of a group is claimed in
-# the ledger before any of its requests leaves, so a crash leaves at most this many in flight.
-POST_THREADS = 4
+# posting near 5-10 a second, while its limit is 20 (the client's limiter keeps us just under).
+# With a few in flight the limiter, not the latency, sets the pace (Little's law: 20/s x 0.3 s
+# = 6). Every view is claimed in the ledger before its request leaves, so a crash leaves at most
+# this many in flight, and those are looked up in Upsales before they are offered again.
+POST_THREADS = 6
+
+
+def candidate_batches(con: duckdb_module.DuckDBPyConnection, first: date, last: date,
+                      destination: str) -> Iterator[list[dict[str, Any]]]:
+    """The window's candidates, oldest first, in batches of POST_BATCH, each read completely.
+
+    They are staged in a temp table rather than streamed from an open cursor: a reader left open
+    keeps a DuckDB transaction alive across the run's ledger writes and makes each of them ten
+    times slower. The temp table keeps them out of Python (it spills under DuckDB's memory cap).
+    """
+    con.execute(db.sql("ledger_post_queue"), [first, last, destination])
+    try:
+        position = 0
+        while True:
+            reader = con.execute("SELECT * FROM post_queue WHERE queue_position > ? "
+                                 "ORDER BY queue_position LIMIT ?", [position, POST_BATCH])
+            columns = [d[0] for d in reader.description]
+            rows = reader.fetchall()
+            if not rows:
+                return
+            position = rows[-1][columns.index("queue_position")]
+            yield [dict(zip(columns, row)) for row in rows]
+    finally:
+        con.execute("DROP TABLE IF EXISTS post_queue")
+
+
+class Poster:
+    """Keeps up to POST_THREADS posts in flight; all DuckDB work stays on the calling thread.
+
+    The ledger is written per group, each group in one transaction: the claims of the views about
+    to leave (committed before any of their requests does) and the outcomes of the posts that
+    came back. Slow start: after a failure one post at a time (so a down Upsales is spared after
+    MAX_CONSECUTIVE_TRANSIENT_FAILURES), doubling with each good answer up to POST_THREADS.
+    """
+
+    def __init__(self, con: duckdb_module.DuckDBPyConnection, sink: Any, run_id: str, stats: PostStats,
+                 log: Any, pool: ThreadPoolExecutor) -> None:
+        self.con, self.sink, self.run_id, self.stats, self.log, self.pool = con, sink, run_id, stats, log, pool
+        self.in_flight: dict[Future, dict[str, Any]] = {}
+        self.width = 1
+
+    def post(self, prepared: list[tuple[dict[str, Any], Any]], existing: dict[str, str]) -> None:
+        """Claim and post one batch; returns with its last posts possibly still in flight."""
+        queue = deque(prepared)
+        while queue:
+            if self.stats.gave_up:
+                self.stats.failed += len(queue)  # not claimed: still candidates for the next run
+                return
+            room = self.width - len(self.in_flight)
+            if room <= 0:
+                self.settle(wait(self.in_flight, return_when=FIRST_COMPLETED).done)
+                continue
+            group = [queue.popleft() for _ in range(min(room, len(queue)))]
+            with db.transaction(self.con):
+                claimed = [(view, payload) for view, payload in group
+                           if claim(self.con, self.sink, view, payload, existing.get(view["event_key"]),
+                                    self.run_id, self.stats)]
+            for view, payload in claimed:
+                self.in_flight[self.pool.submit(try_post, self.sink, payload)] = view
+
+    def settle(self, done: Iterable[Future]) -> None:
+        """Record the finished posts in one transaction; stop the run on a bug or a rejected key."""
+        answers, stop = [], None
+        for future in done:
+            view = self.in_flight.pop(future)
+            try:
+                answer = future.result()
+            except Exception as error:  # a bug, not an API answer: the view stays in flight
+                stop = stop or error
+                continue
+            answers.append((view, answer))
+            if isinstance(answer, AuthError):
+                stop = stop or answer
+        with db.transaction(self.con):
+            for view, answer in answers:
+                record(self.con, self.sink, view, answer, self.run_id, self.stats, self.log)
+        if answers:
+            failed = any(isinstance(answer, ApiError) for _, answer in answers)
+            self.width = 1 if failed else min(self.width * 2, POST_THREADS)
+        if stop is not None:
+            self.drain()  # the other answers are recorded before the run stops
+            raise stop
+
+    def drain(self) -> None:
+        """Wait for every post still in flight and record it."""
+        while self.in_flight:
+            self.settle(wait(self.in_flight).done)
 
 
 def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date, last: date,
                    run_id: str, log: Any) -> dict[str, Any]:
     """Post every candidate of the window once: intent in the ledger, post, then the Upsales id."""
-    reader = con.cursor().execute(db.sql("ledger_candidates"), [first, last, sink.destination])
-    columns = [d[0] for d in reader.description]
     stats = PostStats()
-    width = 1
     with ThreadPoolExecutor(max_workers=POST_THREADS, thread_name_prefix="upsales-post") as pool:
-        while chunk := reader.fetchmany(POST_BATCH):
-            views = [dict(zip(columns, values)) for values in chunk]
-            stats.new += len(views)
-            if stats.gave_up:
-                stats.failed += len(views)
-                continue
-            prepared = []
-            for view in views:
+        poster = Poster(con, sink, run_id, stats, log, pool)
+        try:
+            for views in candidate_batches(con, first, last, sink.destination):
+                stats.new += len(views)
+                if stats.gave_up:
+                    stats.failed += len(views)
+                    continue
+                prepared = []
+                for view in views:
+                    try:
+                        prepared.append((view, sink.payload(view)))  # may create the view's form first
+                    except AuthError:
+                        raise
+                    except ApiError as error:  # nothing was posted: the view stays a candidate
+                        stats.failure(sink.destination, view["event_key"], error, log)
                 try:
-                    prepared.append((view, sink.payload(view)))  # may create the view's form first
+                    existing = sink.find_existing(prepared) if prepared else {}
                 except AuthError:
                     raise
-                except ApiError as error:  # nothing was posted: the view stays a candidate
-                    stats.failure(sink.destination, view["event_key"], error, log)
-            try:
-                existing = sink.find_existing(prepared) if prepared else {}
-            except AuthError:
-                raise
-            except ApiError as error:  # absence not proven: post nothing of this batch now
-                for view, _ in prepared:
-                    stats.failure(sink.destination, view["event_key"], error, log)
-                continue
-            start = 0
-            while start < len(prepared):
-                if stats.gave_up:
-                    stats.failed += len(prepared) - start
-                    break
-                # Slow start: one post at a time after a failure (so a down Upsales is spared
-                # after MAX_CONSECUTIVE_TRANSIENT_FAILURES posts), doubling to POST_THREADS.
-                width = width if not stats.consecutive_failures else 1
-                batch, start = prepared[start:start + width], start + width
-                group = [(view, payload) for view, payload in batch
-                         if claim(con, sink, view, payload, existing.get(view["event_key"]), run_id, stats)]
-                futures = [pool.submit(try_post, sink, payload) for _, payload in group]
-                answers, crash = [], None
-                for (view, _), future in zip(group, futures):
-                    try:
-                        answers.append(future.result())
-                    except Exception as error:  # a bug, not an API answer: the view stays in flight
-                        crash = crash or error
-                        continue
-                    record(con, sink, view, answers[-1], run_id, stats, log)
-                if crash is not None:
-                    raise crash  # after the group's other answers are recorded
-                auth_errors = [a for a in answers if isinstance(a, AuthError)]
-                if auth_errors:
-                    raise auth_errors[0]
-                failed = any(isinstance(a, ApiError) for a in answers)
-                width = 1 if failed else min(width * 2, POST_THREADS)
+                except ApiError as error:  # absence not proven: post nothing of this batch now
+                    for view, _ in prepared:
+                        stats.failure(sink.destination, view["event_key"], error, log)
+                    continue
+                poster.post(prepared, existing)
+        finally:
+            poster.drain()
     return stats.as_dict()
 
 
@@ -241,8 +305,8 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
         for destination, sink in sinks.items():
             # One destination failing (Upsales' form endpoint down, say) does not stop the other.
             try:
-                reconciled = reconcile_in_flight(con, sink, context.run_id)
-                stats = post_new_views(con, sink, first, last, context.run_id, context.log)
+                reconciled = reconcile_in_flight(con, sink, context.run.run_id)
+                stats = post_new_views(con, sink, first, last, context.run.run_id, context.log)
             except AuthError:
                 raise
             except ApiError as error:
@@ -266,9 +330,9 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
             if stats["failed"] > len(stats["errors"]) - stats["rejected"]:
                 problems.append(f"{destination}: {stats['failed'] - len(stats['errors']) + stats['rejected']} "
                                 f"views not attempted after repeated failures")
-        db.run_script(con, "view_outcomes", [first, last, list(sinks), context.run_id])
+        db.run_script(con, "view_outcomes", [first, last, list(sinks), context.run.run_id])
         metadata.update(funnel_metadata(funnels))
-        metadata.update(ledger_metadata(con, first, last, context.run_id))
+        metadata.update(ledger_metadata(con, first, last, context.run.run_id))
     if problems:
         parts = [f"{d} stopped before posting; the next run retries its views" for d in stopped]
         if unposted:
