@@ -429,6 +429,12 @@ class ApiSession:
         otherwise the caller gets the error and must look the write up before trying again,
         so a lost response can never turn into a second post.
         """
+        return self._send(method, path, params=params, json=json, data=data,
+                          expect_json=expect_json, idempotent=idempotent)[0]
+
+    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any, data: Any,
+              expect_json: bool | None = None, idempotent: bool | None = None) -> tuple[requests.Response, Any]:
+        """``request``'s work; also returns the body it decoded (``None`` unless JSON was expected)."""
         method = method.upper()
         if expect_json is None:
             expect_json = data is None
@@ -465,8 +471,8 @@ class ApiSession:
         json: Any = None,
         data: Any = None,
     ) -> Any:
-        """``request`` and return the decoded JSON body."""
-        return self.request(method, path, params=params, json=json, data=data, expect_json=True).json()
+        """``request`` and return the decoded JSON body (``None`` for a 204)."""
+        return self._send(method, path, params=params, json=json, data=data, expect_json=True)[1]
 
     def error(self, message: str, *, status: int | None, method: str, path: str) -> ApiError:
         """Build an ApiError for this service with tokens redacted (for the clients' own checks)."""
@@ -501,7 +507,7 @@ class ApiSession:
         json: Any,
         data: Any,
         expect_json: bool,
-    ) -> requests.Response:
+    ) -> tuple[requests.Response, Any]:
         waited = self.limiter.acquire()
         if waited > 0.5:
             logger.debug("%s %s %s waited %.2fs for the client-side rate limit",
@@ -530,6 +536,7 @@ class ApiSession:
         if status >= 300:  # redirects are followed; one left over means something is off
             raise self._client_error(status, "unexpected redirect", method, shown_path)
 
+        body = None
         if expect_json and status != 204:
             try:
                 body = response.json()
@@ -550,7 +557,7 @@ class ApiSession:
                         f"{': ' + reason if reason else ''}",
                         status=code or status, method=method, path=shown_path,
                     )
-        return response
+        return response, body
 
     def _auth_error(self, status: int, reason: str, method: str, path: str) -> AuthError:
         if status == 401:
