@@ -11,6 +11,7 @@ DuckDB file for its whole length, so two overlapping runs post one after the oth
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from datetime import date
 from typing import Any
 
@@ -194,31 +195,44 @@ def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date
     with ThreadPoolExecutor(max_workers=POST_THREADS, thread_name_prefix="upsales-post") as pool:
         poster = Poster(con, sink, run_id, stats, log, pool)
         try:
-            for views in candidate_batches(con, first, last, sink.destination):
-                stats.new += len(views)
-                if stats.gave_up:
-                    stats.failed += len(views)
-                    continue
-                prepared = []
-                for view in views:
-                    try:
-                        prepared.append((view, sink.payload(view)))  # may create the view's form first
-                    except AuthError:
-                        raise
-                    except ApiError as error:  # nothing was posted: the view stays a candidate
-                        stats.failure(sink.destination, view["event_key"], error, log)
-                try:
-                    existing = sink.find_existing(prepared) if prepared else {}
-                except AuthError:
-                    raise
-                except ApiError as error:  # absence not proven: post nothing of this batch now
-                    for view, _ in prepared:
-                        stats.failure(sink.destination, view["event_key"], error, log)
-                    continue
-                poster.post(prepared, existing)
+            with closing(candidate_batches(con, first, last, sink.destination)) as batches:
+                for views in batches:
+                    stats.new += len(views)
+                    if stats.gave_up:
+                        stats.failed += len(views)
+                        continue
+                    ready = prepare_batch(sink, views, stats, log)
+                    if ready:
+                        poster.post(*ready)
         finally:
             poster.drain()
     return stats.as_dict()
+
+
+def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
+                  log: Any) -> tuple[list[tuple[dict[str, Any], Any]], dict[str, str]] | None:
+    """The batch's payloads and the views of it Upsales already holds (one check per batch).
+
+    None when nothing of it may be posted now: Upsales could not prove its views absent.
+    """
+    prepared = []
+    for view in views:
+        try:
+            prepared.append((view, sink.payload(view)))  # may create the view's form first
+        except AuthError:
+            raise
+        except ApiError as error:  # nothing was posted: the view stays a candidate
+            stats.failure(sink.destination, view["event_key"], error, log)
+    if not prepared:
+        return None
+    try:
+        return prepared, sink.find_existing(prepared)
+    except AuthError:
+        raise
+    except ApiError as error:  # absence not proven: post nothing of this batch now
+        for view, _ in prepared:
+            stats.failure(sink.destination, view["event_key"], error, log)
+        return None
 
 
 def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,
