@@ -10,9 +10,9 @@ from dagster_duckdb import DuckDBResource
 from wistia_pipeline.alerts import alert_on_run_failure
 from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
-from wistia_pipeline.clients.upsales import UpsalesResource
-from wistia_pipeline.clients.wistia import WistiaResource
-from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, DEFAULT_WISTIA_API_URL, database_path
+from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL, UpsalesResource
+from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL, WistiaResource
+from wistia_pipeline.settings import database_path
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views

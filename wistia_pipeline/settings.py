@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
-DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
+from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL
+from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL
+
 DEFAULT_DB_PATH = "data/wistia_pipeline.duckdb"
 FORM_POLICIES = ("single", "project", "video")
 
