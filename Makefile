@@ -31,8 +31,8 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 BENCH_ARGS ?=
-bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; 20-25 minutes, mostly rate limits), writes BENCHMARKS.md
-	$(PY) -m benchmarks $(BENCH_ARGS)
+bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; about 17 minutes, mostly rate limits), writes BENCHMARKS.md and its figures
+	$(PY) -m benchmarks --json benchmarks/results/after.json $(BENCH_ARGS)
 
 BENCH_SMOKE_OUTPUT ?= .run/bench-smoke.md
 bench-smoke: $(VENV)/.bench-installed  ## every measurement at a small scale, under a minute (BENCHMARKS.md untouched)
