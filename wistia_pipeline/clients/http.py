@@ -8,6 +8,7 @@ fail-fast auth and client errors, and exception and log text that never carries 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import random
@@ -156,6 +157,26 @@ class SlidingWindowLimiter:
             delay = max(delay, 0.001)
             self._sleep(delay)
             waited += delay
+
+    def observe(self, remaining: int, reset: float | None) -> None:
+        """Agree with the server's own count (Upsales' ``X-RateLimit-Remaining``).
+
+        When the server has fewer requests left than this window thinks (another client of the
+        same key: the vendor's app, a script, the previous stage's client), the difference counts
+        as spent until the server's reset, so the next burst waits instead of meeting a 429.
+        """
+        with self._lock:
+            now = self._clock()
+            horizon = now - self.period
+            while self._starts and self._starts[0] <= horizon:
+                self._starts.popleft()
+            missing = min(self.limit - len(self._starts) - max(0, remaining), self.limit)
+            if missing <= 0:
+                return
+            # A start at `leaves - period` leaves the window when the server's budget resets.
+            leaves = now + min(max(0.0, reset or 0.0), self.period)
+            for _ in range(missing):
+                bisect.insort(self._starts, leaves - self.period)
 
     def __repr__(self) -> str:
         return f"SlidingWindowLimiter(limit={self.limit}, period={self.period})"
@@ -525,6 +546,7 @@ class ApiSession:
             ) from None
 
         status = response.status_code
+        self._observe_budget(response.headers)
         if status in RETRY_STATUSES:
             reason = error_reason(response)
             response.close()
@@ -558,6 +580,17 @@ class ApiSession:
                         status=code or status, method=method, path=shown_path,
                     )
         return response, body
+
+    def _observe_budget(self, headers: Mapping[str, str]) -> None:
+        """Let the limiter see the server's remaining budget, where the API sends one (Upsales)."""
+        remaining = headers.get("X-RateLimit-Remaining")
+        if remaining is None:
+            return
+        try:
+            left = int(float(remaining))
+        except (ValueError, OverflowError):
+            return
+        self.limiter.observe(left, parse_rate_limit_reset(headers.get("X-RateLimit-Reset")))
 
     def _auth_error(self, status: int, reason: str, method: str, path: str) -> AuthError:
         if status == 401:

@@ -159,6 +159,42 @@ def test_limiter_never_admits_more_than_limit_per_window_across_threads():
         assert admitted[i + 5] - admitted[i] >= 10.0 - 1e-9
 
 
+def test_limiter_counts_what_the_server_says_others_spent_until_its_reset():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep)
+    limiter.acquire()                      # t=0, ours: 1 of 5
+    limiter.observe(remaining=2, reset=4)  # the server has 2 left: someone else spent 2 more
+    limiter.acquire()
+    limiter.acquire()                      # the server's 2
+    assert clock.now - 1000.0 == 0.0
+    limiter.acquire()                      # waits for the server's reset, not our own window
+    assert clock.now - 1000.0 == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("remaining, reset", [(4, 4.0), (50, 4.0), (0, None), (0, 0.0)])
+def test_limiter_ignores_a_server_budget_it_already_respects(remaining, reset):
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    limiter.observe(remaining=remaining, reset=reset)  # no reset left: the budget is back already
+    for _ in range(4):
+        limiter.acquire()
+    assert clock.now - 1000.0 == 0.0
+
+
+def test_session_passes_upsales_budget_headers_to_its_limiter():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(10, 10.0, clock=clock, sleep=clock.sleep)
+    session = make_session(limiter=limiter)
+    mount(session, [(200, [], {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"}),
+                    (200, [], {"X-RateLimit-Remaining": "many"}), (200, [], {})])
+    session.request("GET", "/a")
+    session.request("GET", "/b")  # waits the 3 s the server said, though our own window has room
+    assert clock.now - 1000.0 == pytest.approx(3.0)
+    session.request("GET", "/c")  # an unreadable header is ignored
+    assert clock.now - 1000.0 == pytest.approx(3.0)
+
+
 def test_session_takes_a_limiter_slot_before_every_attempt():
     taken = []
 
