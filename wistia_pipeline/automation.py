@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from wistia_pipeline.settings import Settings, SettingsError
-from wistia_pipeline.stages.common import GROUP, daily_partitions
+from wistia_pipeline.stages.common import GROUP
 
 SYNC_JOB_NAME = "wistia_sync"
 SCHEDULE_NAME = "wistia_sync_every_20_minutes"
@@ -27,7 +27,6 @@ RUN_GOING = [
 sync_job = dg.define_asset_job(
     SYNC_JOB_NAME,
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=daily_partitions,
     # The chain is strictly sequential and shares one DuckDB file: running every step in the run's
     # own process saves a Python start-up per step (seconds each on a small machine); the
     # `wistia_duckdb` pool still makes steps of concurrent runs take turns.
