@@ -64,10 +64,10 @@ def statuses(stage_db) -> dict[str, int]:
 
 
 def test_several_posts_are_in_flight_at_once_but_never_more_than_post_threads(many):
-    upsales = SlowUpsales(latency=0.03)
+    upsales = SlowUpsales(latency=0.05)  # long next to a ledger write: the slots refill while posts wait
     stats = post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert (stats["new"], stats["posted"], len(upsales.events)) == (VIEWS, VIEWS, VIEWS)
-    assert 1 < upsales.peak <= POST_THREADS
+    assert upsales.peak == POST_THREADS
     assert statuses(many) == {"posted": VIEWS}
 
 
