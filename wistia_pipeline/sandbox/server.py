@@ -325,11 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         if response.delay > 0:  # outside the emulator's lock: other requests go on meanwhile
             time.sleep(response.delay)
         if response.drop:  # no answer at all: the client sees the connection close
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         self.send_response(response.status)
         for name, value in response.headers.items():
@@ -340,14 +336,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if response.cut:  # the headers promised the whole body: half of it, then the line goes dead
             self.wfile.write(response.body[: len(response.body) // 2])
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
+
+    def _hang_up(self) -> None:
+        """Close the connection without another byte, as a dead upstream or a cut line does."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
