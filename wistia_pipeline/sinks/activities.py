@@ -72,20 +72,16 @@ class ActivitySink:
 
     def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
         """Views of a batch that Upsales already has (by externalId): event_key -> Upsales id."""
-        by_external_id = {payload["externalId"]: view["event_key"] for view, payload in prepared}
-        found = self.client.find_events_by_external_ids(list(by_external_id))
-        return {by_external_id[e["externalId"]]: str(e["id"]) for e in found if e.get("externalId") in by_external_id}
+        return self._found({payload["externalId"]: view["event_key"] for view, payload in prepared})
 
     def find_posted_many(self, rows: list[tuple[str, str, int | None]]) -> dict[str, str]:
         """Of (event_key, external_id, form_id) rows left in flight, those Upsales has: event_key ->
         Upsales id (one lookup per 100 externalIds)."""
-        by_external_id = {external_id: event_key for event_key, external_id, _ in rows if external_id}
+        return self._found({external_id: event_key for event_key, external_id, _ in rows if external_id})
+
+    def _found(self, by_external_id: dict[str, str]) -> dict[str, str]:
+        """event_key -> Upsales id for the externalIds (keys, mapped to event_keys) Upsales holds."""
         if not by_external_id:
             return {}
         found = self.client.find_events_by_external_ids(list(by_external_id))
         return {by_external_id[e["externalId"]]: str(e["id"]) for e in found if e.get("externalId") in by_external_id}
-
-    def find_posted(self, external_id: str, event_key: str, form_id: int | None = None) -> str | None:
-        """The Upsales id of an entry already created for this view, if any."""
-        found = self.client.find_events_by_external_id(external_id)
-        return str(found[0]["id"]) if found else None
