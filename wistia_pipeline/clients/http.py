@@ -170,7 +170,7 @@ class SlidingWindowLimiter:
             horizon = now - self.period
             while self._starts and self._starts[0] <= horizon:
                 self._starts.popleft()
-            missing = min(self.limit - len(self._starts) - max(0, remaining), self.limit)
+            missing = self.limit - len(self._starts) - max(0, remaining)
             if missing <= 0:
                 return
             # A start at `leaves - period` leaves the window when the server's budget resets.
