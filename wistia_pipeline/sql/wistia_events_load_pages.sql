@@ -1,6 +1,6 @@
 -- Stage a batch of Wistia events pages in one statement: $1 = the day each page was asked for,
 -- $2 = its page number, $3 = the page as JSON text (three lists, one entry per page). An event's
--- position is its index on its page, as with wistia_events_load (one page at a time).
+-- position is its index on its page.
 INSERT INTO _wistia_event_pages
 SELECT day, page_no, CAST(position AS INTEGER), raw
 FROM (

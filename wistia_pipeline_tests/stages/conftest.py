@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import duckdb
 import pytest
 
 from wistia_pipeline import db
+from wistia_pipeline.stages.events import stage_pages
 from wistia_pipeline.stages.matched import CONTACTS_STAGING
 
 DAY = date(2026, 3, 10)
@@ -21,8 +23,7 @@ class StageDb:
 
     def events(self, *pages: list[dict], day: date = DAY) -> None:
         self.con.execute("DELETE FROM _wistia_event_pages")  # each run stages its own pages
-        for page_no, page in enumerate(pages, start=1):
-            db.load_page(self.con, "wistia_events_load", page, day, page_no)
+        stage_pages(self.con, [(day, page_no, json.dumps(page)) for page_no, page in enumerate(pages, start=1)])
         db.rewrite_days(self.con, "wistia_events", day, day)
 
     def contacts(self, contacts: list[dict]) -> None:
