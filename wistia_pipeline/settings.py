@@ -21,6 +21,11 @@ from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL
 from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL
 
 DEFAULT_DB_PATH = "data/wistia_pipeline.duckdb"
+# How long a run waits for the DuckDB file's lock (or the Dagster pool slot) before giving up.
+DEFAULT_DB_LOCK_TIMEOUT_S = 300
+# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
+# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
+DEFAULT_WISTIA_MAX_PAGES = 20000
 FORM_POLICIES = ("single", "project", "video")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -48,6 +53,8 @@ class Settings:
     lookback_days: int = 3
     db_path: str = DEFAULT_DB_PATH
     alert_webhook_url: str = ""
+    db_lock_timeout_s: int = DEFAULT_DB_LOCK_TIMEOUT_S
+    wistia_max_pages: int = DEFAULT_WISTIA_MAX_PAGES
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -89,6 +96,8 @@ class Settings:
             "LOOKBACK_DAYS": str(self.lookback_days),
             "WISTIA_PIPELINE_DB": self.db_path,
             "ALERT_WEBHOOK_URL": describe_webhook(self.alert_webhook_url),
+            "DB_LOCK_TIMEOUT_S": str(self.db_lock_timeout_s),
+            "WISTIA_MAX_PAGES": str(self.wistia_max_pages),
         }
 
 
@@ -195,6 +204,14 @@ def _lookback_days(name: str, value: str) -> int:
     return _int(name, value, low=1, high=730, accepts="a whole number of days from 1 to 730")
 
 
+def _lock_timeout(name: str, value: str) -> int:
+    return _int(name, value, low=0, high=86400, accepts="a whole number of seconds from 0 to 86400")
+
+
+def _max_pages(name: str, value: str) -> int:
+    return _int(name, value, low=1, high=10**7, accepts="a whole number of pages from 1 to 10000000")
+
+
 def _form_policy(name: str, value: str) -> str:
     return _choice(name, value.lower(), FORM_POLICIES)
 
@@ -225,6 +242,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOOKBACK_DAYS", "lookback_days", "3", _lookback_days),
     Variable("WISTIA_PIPELINE_DB", "db_path", DEFAULT_DB_PATH, _text),
     Variable("ALERT_WEBHOOK_URL", "alert_webhook_url", "", _optional_url, secret=True),
+    Variable("DB_LOCK_TIMEOUT_S", "db_lock_timeout_s", str(DEFAULT_DB_LOCK_TIMEOUT_S), _lock_timeout),
+    Variable("WISTIA_MAX_PAGES", "wistia_max_pages", str(DEFAULT_WISTIA_MAX_PAGES), _max_pages),
 )
 
 
