@@ -102,14 +102,28 @@ def connect(resource: DuckDBResource, lock_wait: float = LOCK_WAIT_SECONDS) -> I
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """All or nothing: a day is never left half rewritten."""
-    con.execute("BEGIN TRANSACTION")
+    """All or nothing: a day is never left half rewritten.
+
+    BEGIN and COMMIT are inside the `try`: an interrupt (SIGINT, or SIGTERM as an exception) on
+    any statement must not leave the transaction open, or the connection's next BEGIN fails with
+    "cannot start a transaction within a transaction" instead of the interrupt's own story.
+    """
     try:
+        con.execute("BEGIN TRANSACTION")
         yield con
+        con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)
         raise
-    con.execute("COMMIT")
+
+
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what is open; nothing open (BEGIN never ran, COMMIT did) is fine."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as error:
+        if "no transaction is active" not in str(error):
+            raise
 
 
 def delete_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date) -> None:
