@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 import requests
 
+from wistia_pipeline import redaction
 from wistia_pipeline.settings import variable
 
 SENSOR_NAME = "alert_on_run_failure"
@@ -52,18 +53,23 @@ def run_url(run_id: str, env: Mapping[str, str] | None = None) -> str:
     return f"{base}/runs/{run_id}"
 
 
-def mask_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
+def _secrets(env: Mapping[str, str] | None) -> list[str]:
     env = os.environ if env is None else env
-    for name in _SECRET_VARIABLES:
-        secret = (env.get(name) or "").strip()
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    return [(env.get(name) or "").strip() for name in _SECRET_VARIABLES]
+
+
+def mask_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
+    """The API tokens and the webhook URL masked in every form (redaction.mask), text kept whole."""
+    return redaction.mask(text, _secrets(env))
 
 
 def one_line(text: str, limit: int = ERROR_MAX_CHARS) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return redaction.one_line(text, limit)
+
+
+def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Masked on the full text, then one line and cut: a secret near the cut cannot leak in part."""
+    return redaction.clean(text, _secrets(env), ERROR_MAX_CHARS)
 
 
 def error_summary(context: dg.RunFailureSensorContext) -> str:
@@ -80,7 +86,7 @@ def error_summary(context: dg.RunFailureSensorContext) -> str:
         data = context.failure_event.event_specific_data
         error = getattr(data, "error", None)
         summary = root_cause(error) if error is not None else (context.failure_event.message or "the run failed")
-    return one_line(mask_secrets(summary))
+    return clean_error(summary)
 
 
 def alert_message(job: str, run_id: str, error: str, url: str) -> dict[str, Any]:

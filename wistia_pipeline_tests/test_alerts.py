@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, quote_plus
 
 import dagster as dg
 import pytest
@@ -139,3 +140,31 @@ def test_the_sensor_is_a_run_failure_sensor_of_the_code_location_and_starts_on()
     sensor = build_defs().resolve_sensor_def(alerts.SENSOR_NAME)
     assert isinstance(sensor, dg.RunStatusSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_token_in_any_form_near_the_cut_never_reaches_the_alert_in_part(monkeypatch):
+    """The alert's error is cut to 300 characters: the tokens are masked on the full text first, in
+    every form a message can carry them (as is, URL-encoded, JSON-escaped)."""
+    token = 'k3y+/="\\abc&%?#<d9eF>Qx7_w8Lm'
+    monkeypatch.setenv("UPSALES_API_TOKEN", token)
+    forms = [token, quote(token, safe=""), quote_plus(token), json.dumps(token)[1:-1]]
+    pieces = {form[i:i + 6] for form in forms for i in range(len(form) - 5)}
+
+    @dg.op(config_schema={"message": str})
+    def boom(context):
+        raise RuntimeError(context.op_config["message"])
+
+    @dg.job
+    def tiny():
+        boom()
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        for form in forms:
+            for start in (250, 280, 290, 297):  # where the form starts in "boom: <message>"
+                message = "-" * (start - len("boom: ")) + form + " and then some" * 10
+                result = tiny.execute_in_process(run_config={"ops": {"boom": {"config": {"message": message}}}},
+                                                 instance=instance, raise_on_error=False)
+                context = failure_context(result.run_id, instance).for_run_failure()
+                summary = alerts.error_summary(context)
+                assert summary.startswith("boom: ---") and len(summary) <= alerts.ERROR_MAX_CHARS
+                assert not {piece for piece in pieces if piece in summary}, (form, start, summary)

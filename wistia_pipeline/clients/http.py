@@ -25,6 +25,8 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
+from wistia_pipeline import redaction
+
 __all__ = [
     "ApiError",
     "AuthError",
@@ -87,7 +89,7 @@ class ApiError(Exception):
         method: str | None = None,
         path: str | None = None,
     ) -> None:
-        message = " ".join(str(message).split())  # one line, always
+        message = redaction.one_line(message)  # one line, always (masked by the caller: ApiSession.error)
         super().__init__(message)
         self.message = message
         self.service = service
@@ -305,22 +307,25 @@ def _never_sent(exc: BaseException) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def _truncate(text: str, limit: int = REASON_MAX_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short_reason(text: str, secrets: Iterable[str]) -> str:
+    """A server's reason for a message: masked on its full length, only then cut (redaction.clean)."""
+    return redaction.clean(text, secrets, REASON_MAX_CHARS)
 
 
-def error_reason(response: requests.Response) -> str:
+def error_reason(response: requests.Response, secrets: Iterable[str] = ()) -> str:
     """A short human reason from an error body: ``error`` (Wistia), ``error.msg`` (Upsales),
-    ``errors`` (Wistia 422), ``msg``; plain text bodies as they are; HTML pages dropped."""
+    ``errors`` (Wistia 422), ``msg``; plain text bodies as they are; HTML pages dropped.
+
+    ``secrets`` are masked before the reason is cut: a token echoed near the cut would
+    otherwise be cut in two and its head, no longer matching, kept."""
     try:
         body = response.json()
     except ValueError:
         text = (response.text or "").strip()
         if not text or text.lstrip().startswith("<"):
             return ""  # empty or an HTML error page: nothing readable
-        return _truncate(text)
-    return _truncate(reason_from_body(body))
+        return _short_reason(text, secrets)
+    return _short_reason(reason_from_body(body), secrets)
 
 
 def reason_from_body(body: Any) -> str:
@@ -362,7 +367,7 @@ def _secrets_from_headers(headers: Mapping[str, str]) -> set[str]:
             _, eq, cookie_value = part.partition("=")
             if eq and cookie_value.strip():
                 found.add(cookie_value.strip())
-    return {s for s in found if len(s) >= 4}
+    return {s for s in found if len(s) >= redaction.MIN_SECRET_CHARS}
 
 
 # --------------------------------------------------------------------------------------
@@ -409,7 +414,8 @@ class ApiSession:
         self.body_check = body_check
         self.limiter = limiter or SlidingWindowLimiter(rate[0], rate[1])
         self.sleep = sleep  # between retries; replaceable in tests
-        self._secrets = _secrets_from_headers(headers) | {s for s in secrets if s and len(s) >= 4}
+        self._secrets = _secrets_from_headers(headers) | {
+            s for s in secrets if s and len(s) >= redaction.MIN_SECRET_CHARS}
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._session.headers.update(headers)
@@ -506,9 +512,8 @@ class ApiSession:
         )
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        """``text`` as one line with every form of this session's secrets masked (redaction.clean)."""
+        return redaction.clean(text, self._secrets)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -548,13 +553,13 @@ class ApiSession:
         status = response.status_code
         self._observe_budget(response.headers)
         if status in RETRY_STATUSES:
-            reason = error_reason(response)
+            reason = error_reason(response, self._secrets)
             response.close()
             raise _Retryable(str(status), status=status, headers=response.headers, reason=reason)
         if status in (401, 403):
-            raise self._auth_error(status, error_reason(response), method, shown_path)
+            raise self._auth_error(status, error_reason(response, self._secrets), method, shown_path)
         if status >= 400:
-            raise self._client_error(status, error_reason(response), method, shown_path)
+            raise self._client_error(status, error_reason(response, self._secrets), method, shown_path)
         if status >= 300:  # redirects are followed; one left over means something is off
             raise self._client_error(status, "unexpected redirect", method, shown_path)
 
@@ -568,7 +573,7 @@ class ApiSession:
                 embedded = self.body_check(body)
                 if embedded is not None:
                     code, reason = embedded
-                    reason = _truncate(reason)
+                    reason = _short_reason(reason, self._secrets)
                     if code in RETRY_STATUSES:
                         raise _Retryable(f"{code} in body", status=code, reason=reason)
                     if code in (401, 403):
