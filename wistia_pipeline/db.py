@@ -7,6 +7,7 @@ and has the schema in place, so a stage only says what it computes.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from dagster import get_dagster_logger
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import rules
+from wistia_pipeline import rules, settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -54,6 +56,11 @@ def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def schema_tables() -> tuple[str, ...]:
+    """The tables `sql/schema.sql` creates: what makes a DuckDB file this pipeline's."""
+    return tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", sql("schema"), flags=re.IGNORECASE))
+
+
 def plain_email_macro() -> str:
     """`is_plain_email(e)`: rules.is_plain_email in SQL, so most emails skip the Python check."""
     special = " OR ".join(f"lower(split_part(e, '@', 2)) = '{name}' OR suffix(lower(e), '.{name}')"
@@ -67,37 +74,190 @@ def plain_email_macro() -> str:
     )
 
 
+class DatabaseError(Exception):
+    """The DuckDB file cannot be used; the text is one line naming the file and what follows."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another process held the file's lock for longer than this process would wait."""
+
+    def __init__(self, path: str, holder: str | None, waited: float) -> None:
+        self.path, self.holder, self.waited = path, holder, waited
+        super().__init__(f"the DuckDB file {path} is locked by {holder_words(holder)} (another sync?) and was not "
+                         f"released within {waited:g} s (DB_LOCK_TIMEOUT_S)")
+
+    def __reduce__(self):  # picklable, as an error crossing processes must be
+        return type(self), (self.path, self.holder, self.waited)
+
+
+class DatabaseCorrupt(DatabaseError):
+    """The file is truncated, damaged or not a DuckDB database: it has to be moved aside."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        wal = Path(f"{path}.wal")
+        moves = f"mv {path} {path}.corrupt" + (f"; mv {wal} {path}.corrupt.wal" if wal.exists() else "")
+        self.problem = f"{path} is not a readable DuckDB database ({reason})"
+        # Safe because the ledger is checked against Upsales whenever it is empty (docs/guarantees.md).
+        self.fix = (f"move it aside ({moves}); the next sync rebuilds it from Wistia and Upsales "
+                    f"and posts nothing twice")
+        super().__init__(f"{self.problem}: {self.fix}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
+
+
+def holder_words(holder: str | None) -> str:
+    return f"pid {holder}" if holder else "another process"
+
+
+# What DuckDB says when a file (or its .wal) cannot be read as a database: truncated, damaged,
+# empty or random bytes. DuckDB raises these as IOException or as its base Error.
+_CORRUPT = ("not a valid DuckDB database file", "Could not read enough bytes", "Corrupt database file",
+            "Corrupt WAL file", "Failure while replaying WAL file", "WAL does not match database file")
+_LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+# Bytes 8..11 of every DuckDB file, and the three 4 KiB headers before its first block.
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_HEADERS = 3 * 4096
+
+
+def one_line(error: BaseException) -> str:
+    """DuckDB's message on one line, without its "IO Error: " style prefix and its docs link."""
+    text = " ".join(str(error).split())
+    text = re.sub(r"^[A-Za-z ]*Error: ", "", text)
+    return re.sub(r"\s*See also https?://\S+$", "", text)
+
+
+def lock_holder(error: BaseException) -> tuple[bool, str | None]:
+    """(is it a lock conflict, the holder's pid when DuckDB names it)."""
+    text = str(error)
+    if not isinstance(error, duckdb.Error) or not _LOCK.search(text):
+        return False, None
+    found = _LOCK_PID.search(text)
+    return True, found.group(1) if found else None
+
+
+def corruption(path: str, error: BaseException) -> DatabaseCorrupt | None:
+    """The error as DatabaseCorrupt when it says the file cannot be read as a database."""
+    if isinstance(error, duckdb.Error) and any(marker in str(error) for marker in _CORRUPT):
+        return DatabaseCorrupt(path, one_line(error))
+    return None
+
+
+def check_header(path: str) -> None:
+    """Refuse a file that is not a DuckDB database before DuckDB sees it.
+
+    For a file in another known format (SQLite, say) DuckDB would try to download the extension
+    that reads it, which hangs or fails on a network error instead of saying what the file is.
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return  # missing (DuckDB creates it) or not readable (DuckDB says why)
+    # Shorter: DuckDB decides (another process may be creating it: it writes its header at once).
+    if len(head) == 12 and head[8:12] != DUCKDB_MAGIC:
+        raise DatabaseCorrupt(path, "the file does not start with a DuckDB header")
+
+
+def check_length(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Refuse a file too short for the blocks in use (a full disk, a partial copy) when it is opened.
+
+    Such a file often opens (its catalog is at the front) and fails only when a run reads a lost
+    block, halfway through, after writing to it. Free blocks may lie past the end of a sound file,
+    so only the used ones count: a shorter cut is still found, when its block is read.
+    """
+    try:
+        used, block_size = con.execute("SELECT used_blocks, block_size FROM pragma_database_size() "
+                                       "WHERE database_name = current_database()").fetchone()
+        length = os.path.getsize(path)
+    except (duckdb.Error, OSError, TypeError):
+        return  # nothing to compare: the run finds out, and says so through `corruption`
+    needed = DUCKDB_HEADERS + used * block_size
+    if length < needed:
+        con.close()
+        raise DatabaseCorrupt(path, f"the file is cut short: {length} bytes, its {used} blocks in use need {needed}")
+
+
 # DuckDB lets one process write a file at a time. A run that finds the file held by another
 # (a backfill next to a scheduled run, a CLI sync next to the UI's) waits its turn, so two
 # overlapping runs are serialized instead of failing; the ledger then sees the first one's posts.
-LOCK_WAIT_SECONDS = 900.0
+# It says so every LOCK_REPORT_SECONDS and gives up after DB_LOCK_TIMEOUT_S, so a run stuck
+# behind a hung process fails with one line instead of waiting in silence.
+LOCK_REPORT_SECONDS = 10.0
+
+
+def lock_timeout() -> float:
+    """DB_LOCK_TIMEOUT_S from the environment; its default when the value is bad (the run's
+    settings check reports that one in its own words)."""
+    try:
+        return float(settings.variable("DB_LOCK_TIMEOUT_S").parse(os.environ))
+    except settings.SettingsError:
+        return float(settings.DEFAULT_DB_LOCK_TIMEOUT_S)
+
+
+def open_database(path: str, *, read_only: bool = False, config: dict[str, Any] | None = None,
+                  lock_wait: float | None = None, report_every: float | None = None) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, waiting up to `lock_wait` s (default DB_LOCK_TIMEOUT_S) for another process's
+    lock; DatabaseLocked or DatabaseCorrupt (one line each) when the file cannot be used."""
+    lock_wait = lock_timeout() if lock_wait is None else lock_wait
+    report_every = LOCK_REPORT_SECONDS if report_every is None else report_every
+    if path != ":memory:":
+        check_header(path)
+    started = time.monotonic()
+    next_report = started + report_every
+    pause = 0.1
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=read_only, config=config or {})
+        except duckdb.Error as error:
+            locked, holder = lock_holder(error)
+            if not locked:
+                corrupt = corruption(path, error)
+                if corrupt is not None:
+                    raise corrupt from None
+                raise
+        else:
+            if path != ":memory:":
+                check_length(con, path)
+            return con
+        now = time.monotonic()
+        if now - started >= lock_wait:
+            raise DatabaseLocked(path, holder, lock_wait)
+        if now >= next_report:
+            get_dagster_logger().warning(
+                f"waiting for the DuckDB lock on {path} held by {holder_words(holder)} "
+                f"({now - started:.0f} s so far; giving up after {lock_wait:g} s, DB_LOCK_TIMEOUT_S)")
+            next_report = now + report_every
+        time.sleep(max(0.0, min(pause, started + lock_wait - now)))
+        pause = min(pause * 2, 2.0)
 
 
 @contextmanager
-def connect(resource: DuckDBResource, lock_wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A prepared connection from the Dagster DuckDB resource, waiting for another writer."""
-    Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_wait
-    pause = 0.1
-    while True:
-        opening = resource.get_connection()
-        try:
-            con = opening.__enter__()
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 2.0)
-            continue
-        break
+def connect(resource: DuckDBResource, lock_wait: float | None = None,
+            report_every: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A prepared connection to the Dagster DuckDB resource's file, waiting for another writer.
+
+    Opened here rather than by `resource.get_connection()`, whose own retries (about 100 s per
+    call) would hide a lock from the reports and a corrupt file behind a long wait; the
+    configuration is the resource's, so connections in one process share the database.
+    """
+    path = resource.database
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    config = {"custom_user_agent": "dagster", **resource.connection_config}
+    con = open_database(path, config=config, lock_wait=lock_wait, report_every=report_every)
+    # Closed on failure too: a failed step must not keep the file locked for other processes.
     try:
         yield prepare(con)
-    except BaseException:
-        # The resource closes its connection only on success; a failed step must not keep the
-        # file locked for other processes until garbage collection.
-        con.close()
+    except duckdb.Error as error:
+        con.close()  # first: closing ends the .wal, which the recovery then need not move
+        corrupt = corruption(path, error)  # a damaged block is only found when it is read
+        if corrupt is not None:
+            raise corrupt from None
         raise
-    opening.__exit__(None, None, None)
+    finally:
+        con.close()
 
 
 @contextmanager

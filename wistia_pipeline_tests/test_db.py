@@ -1,11 +1,21 @@
-"""The DuckDB plumbing under failure: an interrupt inside a transaction, a locked file."""
+"""The DuckDB plumbing under failure: an interrupt inside a transaction, a locked or unreadable file."""
 
 from __future__ import annotations
 
+import logging
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline_tests.duckdb_files import hold_lock, holders, truncate  # noqa: F401 (holders: a fixture)
 
 
 class Interrupting:
@@ -57,3 +67,124 @@ def test_an_error_in_the_body_rolls_back_and_is_raised_as_it_was(con):
             con.execute("INSERT INTO t VALUES (1)")
             raise ValueError("boom")
     assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+# -- a DuckDB file held by another process, or one that cannot be read ------------------------------
+
+def resource(path: Path) -> DuckDBResource:
+    return DuckDBResource(database=str(path))
+
+
+def test_a_lock_held_too_long_is_reported_while_waiting_then_fails_in_one_line(tmp_path, monkeypatch, caplog,
+                                                                               holders):
+    path = tmp_path / "pipeline.duckdb"
+    holder = hold_lock(path)
+    holders.append(holder)
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_S", "2")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING), pytest.raises(db.DatabaseError) as raised:
+        with db.connect(resource(path), report_every=0.5):
+            pass
+    assert str(raised.value) == (f"the DuckDB file {path} is locked by pid {holder.pid} (another sync?) and was "
+                                 f"not released within 2 s (DB_LOCK_TIMEOUT_S)")
+    assert 2 <= time.monotonic() - started < 6
+    waiting = [r for r in caplog.records if r.name.startswith("dagster")]
+    assert len(waiting) >= 2
+    assert all(r.levelno == logging.WARNING and r.getMessage().startswith(
+        f"waiting for the DuckDB lock on {path} held by pid {holder.pid} (") for r in waiting)
+
+
+def test_a_lock_released_in_time_is_waited_for(tmp_path, monkeypatch, holders):
+    path = tmp_path / "pipeline.duckdb"
+    holders.append(hold_lock(path, seconds=1.5))
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_S", "30")
+    with db.connect(resource(path)) as con:
+        assert con.execute("SELECT count(*) FROM synced_ledger").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("value,seconds", [("2", 2.0), ("0", 0.0), ("soon", 300.0), ("-1", 300.0), ("", 300.0)])
+def test_the_lock_timeout_comes_from_the_setting_or_its_default(monkeypatch, value, seconds):
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_S", value)
+    assert db.lock_timeout() == seconds
+
+
+def healthy_file(path: Path) -> Path:
+    with db.connect(resource(path)) as con:
+        con.execute("CREATE TABLE numbers AS SELECT range AS n, repeat('x', 100) AS s FROM range(200000)")
+    return path
+
+
+def damage(path: Path) -> None:
+    """Overwrite part of the first block after DuckDB's three headers: its checksum no longer matches."""
+    data = bytearray(path.read_bytes())
+    data[12288 + 100:12288 + 5000] = bytes(4900)
+    path.write_bytes(bytes(data))
+
+
+def sqlite_file(path: Path) -> None:
+    path.unlink()
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE a (x)")
+
+
+SPOIL = {
+    "truncated to half": lambda p: truncate(p, 0.5),
+    "cut inside its header": lambda p: truncate(p, 0.002),
+    "empty": lambda p: truncate(p, 0),
+    "random bytes": lambda p: p.write_bytes(random.Random(7).randbytes(100_000)),
+    "a block damaged": damage,
+    "an SQLite database": sqlite_file,
+}
+
+
+@pytest.mark.parametrize("kind", list(SPOIL))
+def test_an_unreadable_file_fails_at_once_in_one_line_with_the_recovery(tmp_path, kind):
+    path = healthy_file(tmp_path / "pipeline.duckdb")
+    SPOIL[kind](path)
+    started = time.monotonic()
+    with pytest.raises(db.DatabaseCorrupt) as raised:
+        with db.connect(resource(path)) as con:
+            con.execute("SELECT count(*), sum(length(s)) FROM numbers").fetchall()
+    assert time.monotonic() - started < 5  # no retrying what cannot get better
+    line = str(raised.value)
+    assert "\n" not in line
+    assert line.startswith(f"{path} is not a readable DuckDB database (")
+    assert line.endswith(f"): move it aside (mv {path} {path}.corrupt); the next sync rebuilds it from Wistia and "
+                         f"Upsales and posts nothing twice")
+
+
+def test_a_file_cut_short_behind_its_catalog_is_refused_before_anything_is_written(tmp_path):
+    """DuckDB opens such a file (its catalog is at the front) and fails only on a lost block."""
+    path = healthy_file(tmp_path / "pipeline.duckdb")
+    with duckdb.connect(str(path)) as con:
+        con.execute("CHECKPOINT")
+        con.execute("CREATE TABLE more AS SELECT range AS n FROM range(2000000)")
+    truncate(path, 1 - 262144 / path.stat().st_size)  # its last block lost
+    with duckdb.connect(str(path), read_only=True):
+        pass  # DuckDB alone does not notice
+    before = path.read_bytes()
+    entered = False
+    with pytest.raises(db.DatabaseCorrupt, match=r"is not a readable DuckDB database \(the file is cut short: "):
+        with db.connect(resource(path)):
+            entered = True
+    assert not entered and path.read_bytes() == before
+
+
+def test_a_damaged_write_ahead_log_is_moved_aside_with_its_file(tmp_path):
+    path = tmp_path / "pipeline.duckdb"
+    # A process that dies before its changes are checkpointed leaves them in <file>.wal.
+    subprocess.run([sys.executable, "-c", "import os, sys, duckdb\n"
+                                          "con = duckdb.connect(sys.argv[1])\n"
+                                          "con.execute(\"SET checkpoint_threshold = '1GB'\")\n"
+                                          "con.execute('CREATE TABLE numbers AS SELECT range AS n "
+                                          "FROM range(100000)')\n"
+                                          "os._exit(0)\n", str(path)], check=True)
+    wal = Path(f"{path}.wal")
+    data = bytearray(wal.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 200] = bytes(200)
+    wal.write_bytes(bytes(data))
+    with pytest.raises(db.DatabaseCorrupt) as raised:
+        with db.connect(resource(path)):
+            pass
+    assert f"(mv {path} {path}.corrupt; mv {wal} {path}.corrupt.wal)" in str(raised.value)
+    assert "\n" not in str(raised.value)
