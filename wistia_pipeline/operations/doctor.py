@@ -1,7 +1,8 @@
 """`wistia-pipeline doctor`: the seed's red or green status tab, one line per check.
 
 Checks every setting on its own (so every bad value is listed at once, with the same one-line
-messages a run would stop with), that the DuckDB file can be written, that Wistia accepts the
+messages a run would stop with), that the DuckDB file can be written (and, when it exists, is
+not locked, is readable and holds this pipeline's tables), that Wistia accepts the
 API token (for both the data and the stats API), that Upsales accepts the API key
 (`GET /v2/self`) and, when forms are on, that the customer id is known. Token values are never
 shown: a token is "set" or "not set", and the services' answers are shown as the clients word
@@ -17,6 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesClient
 from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaClient
@@ -92,7 +96,8 @@ def check_settings(env: Mapping[str, str]) -> tuple[list[Check], dict[str, Any]]
 
 
 def check_database(path: str) -> Check:
-    """The DuckDB file (or the directory it will be created in) is writable."""
+    """The DuckDB file (or the directory it will be created in) is writable; an existing file is
+    also free, readable and this pipeline's, so what would stop a sync's first step shows here."""
     name, hint = "DuckDB file", "set WISTIA_PIPELINE_DB to a file in a directory this user can write"
     target = Path(path)
     if target.exists():
@@ -100,7 +105,7 @@ def check_database(path: str) -> Check:
             return Check(name, False, f"{path} is a directory, not a file", hint)
         # DuckDB also writes a .wal file next to the database.
         if os.access(target, os.W_OK) and os.access(target.parent, os.W_OK | os.X_OK):
-            return Check(name, True, f"{path} is writable ({target.stat().st_size / 1e6:.1f} MB)")
+            return inspect_database(path, f"{path} is writable ({target.stat().st_size / 1e6:.1f} MB)")
         return Check(name, False, f"{path} is not writable", hint)
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -110,6 +115,46 @@ def check_database(path: str) -> Check:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         return Check(name, False, f"{path} cannot be created: {ancestor} is not writable", hint)
     return Check(name, True, f"{path} does not exist yet; the first sync creates it")
+
+
+def inspect_database(path: str, writable: str) -> Check:
+    """Open the file read-only without waiting (doctor must not block a sync) and read its tables."""
+    name = "DuckDB file"
+    try:
+        con = db.open_database(path, read_only=True, lock_wait=0)
+    except db.DatabaseLocked as error:
+        who = db.holder_words(error.holder)
+        return Check(name, False, f"{path} is locked: held by {who} (another sync?)",
+                     f"wait for that sync to end (runs take turns on the file); if {who} hangs, stop it")
+    except db.DatabaseCorrupt as error:
+        return Check(name, False, error.problem, error.fix)
+    except duckdb.Error as error:
+        return Check(name, False, f"{path} cannot be opened ({db.one_line(error)})",
+                     "check the file, or point WISTIA_PIPELINE_DB at the pipeline's DuckDB file")
+    try:
+        found = {row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = 'main'").fetchall()}
+    except duckdb.Error as error:
+        corrupt = db.corruption(path, error)
+        if corrupt is None:
+            raise
+        return Check(name, False, corrupt.problem, corrupt.fix)
+    finally:
+        con.close()
+    expected = db.schema_tables()
+    missing = [table for table in expected if table not in found]
+    if not missing:
+        return Check(name, True, f"{writable}, this pipeline's database (all {len(expected)} tables)")
+    if len(missing) < len(expected):  # an older release's file: the next sync adds the rest
+        return Check(name, True, f"{writable}, this pipeline's database; the next sync adds {', '.join(missing)}")
+    if not found:
+        return Check(name, True, f"{writable}, holds no tables yet; the first sync creates them")
+    others = sorted(found)
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return Check(name, False, f"{path} is not this pipeline's database: it holds {shown} and none of "
+                              f"{', '.join(expected)}",
+                 "point WISTIA_PIPELINE_DB at the pipeline's DuckDB file (or at a new path for a fresh start)")
 
 
 def _service_failure(name: str, error: ApiError, token_hint: str, url_variable: str) -> Check:

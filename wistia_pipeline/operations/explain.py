@@ -24,7 +24,7 @@ from wistia_pipeline.settings import Settings, database_path
 
 
 class ExplainError(Exception):
-    """The outcomes cannot be read (no sync yet, file in use); one line for the user."""
+    """The outcomes cannot be read (no sync yet, file in use or damaged); one line for the user."""
 
 
 @dataclass
@@ -125,10 +125,13 @@ def open_read_only(path: str) -> duckdb.DuckDBPyConnection:
         raise ExplainError(f"no sync has run yet: {path} does not exist (run `wistia-pipeline sync`, "
                            f"or point WISTIA_PIPELINE_DB at the pipeline's DuckDB file)")
     try:
-        con = duckdb.connect(path, read_only=True)
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise ExplainError(f"{path} is in use by a running sync: try again when it has finished") from None
+        con = db.open_database(path, read_only=True, lock_wait=0)
+    except db.DatabaseLocked as error:
+        raise ExplainError(f"{path} is in use by a running sync ({db.holder_words(error.holder)}): "
+                           f"try again when it has finished") from None
+    except db.DatabaseCorrupt as error:
+        raise ExplainError(str(error)) from None
+    except duckdb.Error as error:
         raise ExplainError(f"cannot open {path}: {' '.join(str(error).split())}") from None
     con.execute("SET TimeZone = 'UTC'")
     # Only the temp macros of the schema (strip_ws): a read-only file takes no CREATE TABLE.
@@ -138,14 +141,19 @@ def open_read_only(path: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _rows(con: duckdb.DuckDBPyConnection, name: str, params: list[Any]) -> list[dict[str, Any]]:
+def _rows(con: duckdb.DuckDBPyConnection, name: str, params: list[Any], path: str) -> list[dict[str, Any]]:
     try:
         relation = con.execute(db.sql(name), params)
+        columns = [d[0] for d in relation.description]
+        return [dict(zip(columns, values)) for values in relation.fetchall()]
     except duckdb.CatalogException:
         raise ExplainError("no sync has run yet: the DuckDB file holds no outcomes "
                            "(run `wistia-pipeline sync` first)") from None
-    columns = [d[0] for d in relation.description]
-    return [dict(zip(columns, values)) for values in relation.fetchall()]
+    except duckdb.Error as error:
+        corrupt = db.corruption(path, error)  # a damaged block is only found when it is read
+        if corrupt is None:
+            raise
+        raise ExplainError(str(corrupt)) from None
 
 
 def explain(query: str, settings: Settings, today: date, db_path: str | None = None) -> Explanation:
@@ -158,9 +166,10 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
     result = Explanation(query=query, db_path=path, window=window, lookback_days=settings.lookback_days)
     con = open_read_only(path)
     try:
-        rows = _rows(con, "explain_views", [query, query.lower()])
+        rows = _rows(con, "explain_views", [query, query.lower()], path)
         keys = sorted({row["event_key"] for row in rows})
-        ledger = {(r["destination"], r["event_key"]): r for r in _rows(con, "explain_ledger", [keys])} if keys else {}
+        ledger = ({(r["destination"], r["event_key"]): r for r in _rows(con, "explain_ledger", [keys], path)}
+                  if keys else {})
     finally:
         con.close()
 
