@@ -228,6 +228,10 @@ class UpsalesClient:
             found += [form for form in page if isinstance(form, dict) and form.get("name") == name]
         return sorted(found, key=lambda form: form.get("id") or 0)
 
+    def iter_forms(self) -> Iterator[list[dict]]:
+        """Every form of the account, pages of up to 1000 (a few dozen in a real account)."""
+        yield from self._iter_pages(FORMS_PATH, {"sort": "id"})
+
     def create_form(self, payload: dict) -> dict:
         """POST a form definition; returns it with its ``id`` and ``uuid``."""
         data = self._envelope("POST", FORMS_PATH, json_body=payload).get("data")

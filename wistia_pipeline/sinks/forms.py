@@ -4,6 +4,12 @@ The form comes from FORM_POLICY: one form (`single`), one per Wistia project (`p
 per video (`video`). A form is created on first need, remembered in DuckDB (`upsales_forms`) and
 looked up by name in Upsales before any create, so it is never created twice, not even when the
 DuckDB file is lost. Upsales links each submission to a contact and account from the email.
+
+A view queued while the forms ledger was empty (a first run, a lost DuckDB file) is looked up
+before it is submitted, in EVERY form this pipeline may have created, not only the current
+policy's: a lost file plus a policy change, or a renamed project or video, must not submit a
+view again to the form it now maps to. The forms are recognised by their names (`Wistia video
+views`, `Wistia: ...`) and by the description the pipeline gives them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from wistia_pipeline.settings import Settings
 
 DESTINATION = "forms"
 SINGLE_FORM_NAME = "Wistia video views"
+PER_PROJECT_OR_VIDEO_PREFIX = "Wistia: "
+FORM_DESCRIPTION = "Created by wistia_pipeline: Wistia Turnstile conversions."
 NO_PROJECT = "(no project)"
 
 # Extra fields carry the view; `Extra.wistia_event_key` is how a submission is found again.
@@ -45,10 +53,29 @@ SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def form_name(view: Mapping[str, Any], policy: str) -> str:
     """The name of the form a view goes to under a policy (the name is the form's identity)."""
     if policy == "project":
-        return f"Wistia: {view.get('project_name') or NO_PROJECT}"
+        return f"{PER_PROJECT_OR_VIDEO_PREFIX}{view.get('project_name') or NO_PROJECT}"
     if policy == "video":
-        return f"Wistia: {view.get('media_name') or 'Untitled video'} ({view.get('media_id') or 'unknown'})"
+        return (f"{PER_PROJECT_OR_VIDEO_PREFIX}{view.get('media_name') or 'Untitled video'} "
+                f"({view.get('media_id') or 'unknown'})")
     return SINGLE_FORM_NAME
+
+
+def is_pipeline_form(form: Mapping[str, Any]) -> bool:
+    """Whether a form may have been created by this pipeline, under any policy or earlier names."""
+    name = form.get("name")
+    if not isinstance(name, str):
+        return False
+    return (name == SINGLE_FORM_NAME or name.startswith(PER_PROJECT_OR_VIDEO_PREFIX)
+            or form.get("description") == FORM_DESCRIPTION)
+
+
+def submitted_event_key(submit: Mapping[str, Any]) -> str | None:
+    """The Wistia event_key a submission carries (its field read by `name`, else by `fieldId`)."""
+    for field in submit.get("fieldValues") or []:
+        if isinstance(field, Mapping) and (field.get("name") or field.get("fieldId")) == EVENT_KEY_FIELD \
+                and field.get("value"):
+            return str(field["value"])
+    return None
 
 
 def form_definition(name: str) -> dict[str, Any]:
@@ -57,7 +84,7 @@ def form_definition(name: str) -> dict[str, Any]:
         "name": name,
         "title": name,
         "internalName": name,
-        "description": "Created by wistia_pipeline: Wistia Turnstile conversions.",
+        "description": FORM_DESCRIPTION,
         "landingPage": "",
         "buttonText": "Send",
         "thankYouTitle": "Thank you",
@@ -101,12 +128,9 @@ class FormSink:
             for name, form_id, form_uuid in con.execute("SELECT name, form_id, form_uuid FROM upsales_forms").fetchall()
         }
         self._submitted_keys: dict[int, dict[str, str]] = {}
+        self._everywhere: dict[str, tuple[str, int, str]] | None = None  # event_key -> (id, form id, name)
+        self.found_in: dict[str, tuple[int, str]] = {}  # event_key -> (form id, name) it was found in
         self.forms_created: list[str] = []
-        # With no forms ledger at all (a first run, or a lost DuckDB file) every submission is
-        # checked against what Upsales already holds, one read-back per form; with a ledger
-        # that read-back is saved and only unconfirmed (in-flight) views are looked up.
-        self.check_upsales = con.execute(
-            "SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?", [DESTINATION]).fetchone()[0]
 
     @property
     def customer_id(self) -> int:
@@ -135,14 +159,17 @@ class FormSink:
                 "fields": submission_fields(view, self.settings, self.customer_id, form_uuid)}
 
     def ledger_facts(self, view: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+        # A view found already submitted is recorded with the form it was found in (an older
+        # policy's, or a renamed project's), not the one it would go to now.
+        form_id, name = self.found_in.get(view["event_key"], (payload["form_id"], payload["form_name"]))
         return {
             "external_id": view["event_key"],
             "client_id": None,
             "contact_id": None,
             "score": None,
-            "value": f"{payload['fields']['Contact.email']} -> {payload['form_name']}",
-            "form_id": payload["form_id"],
-            "form_name": payload["form_name"],
+            "value": f"{payload['fields']['Contact.email']} -> {name}",
+            "form_id": form_id,
+            "form_name": name,
         }
 
     def post(self, payload: Mapping[str, Any]) -> str:
@@ -157,15 +184,38 @@ class FormSink:
         return answer
 
     def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
-        """Views of a batch already submitted to their form (only when there is no ledger)."""
-        if not self.check_upsales:
+        """Views of a batch already submitted, looked up for the views queued to be looked up first
+        (queued with an empty forms ledger, or re-offered): event_key -> submission id."""
+        wanted = [view["event_key"] for view, _ in prepared if view.get("lookup_first")]
+        if not wanted:
             return {}
+        everywhere = self.submissions_everywhere()
         found = {}
-        for view, payload in prepared:
-            submission_id = self.find_posted(view["event_key"], view["event_key"], payload["form_id"])
-            if submission_id is not None:
-                found[view["event_key"]] = submission_id
+        for key in wanted:
+            if key in everywhere:
+                submission_id, form_id, name = everywhere[key]
+                found[key] = submission_id
+                self.found_in[key] = (form_id, name)
         return found
+
+    def submissions_everywhere(self) -> dict[str, tuple[str, int, str]]:
+        """event_key -> (submission id, form id, form name) over every form this pipeline may have
+        created: read once per run, one paged read per form."""
+        if self._everywhere is None:
+            forms = {int(form_id): name for name, form_id in
+                     self.con.execute("SELECT name, form_id FROM upsales_forms").fetchall()}
+            for page in self.client.iter_forms():
+                for form in page:
+                    if isinstance(form, Mapping) and is_pipeline_form(form) and form.get("id") is not None:
+                        forms[int(form["id"])] = str(form["name"])
+            self._everywhere = {}
+            for form_id, name in sorted(forms.items()):
+                for page in self.client.iter_form_submits(form_id):
+                    for submit in page:
+                        key = submitted_event_key(submit) if isinstance(submit, Mapping) else None
+                        if key is not None:
+                            self._everywhere.setdefault(key, (str(submit.get("id")), form_id, name))
+        return self._everywhere
 
     def find_posted_many(self, rows: list[tuple[str, str, int | None]]) -> dict[str, str]:
         """Of (event_key, external_id, form_id) rows left in flight, those already submitted:
@@ -185,8 +235,8 @@ class FormSink:
             keys: dict[str, str] = {}
             for page in self.client.iter_form_submits(form_id):
                 for submit in page:
-                    for field in submit.get("fieldValues") or []:
-                        if (field.get("name") or field.get("fieldId")) == EVENT_KEY_FIELD and field.get("value"):
-                            keys.setdefault(str(field["value"]), str(submit.get("id")))
+                    key = submitted_event_key(submit) if isinstance(submit, Mapping) else None
+                    if key is not None:
+                        keys.setdefault(key, str(submit.get("id")))
             self._submitted_keys[form_id] = keys
         return self._submitted_keys[form_id].get(event_key)

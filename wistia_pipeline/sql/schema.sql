@@ -82,8 +82,11 @@ CREATE TABLE IF NOT EXISTS view_rejections (
     detail      VARCHAR
 );
 
--- One row per (destination, event_key) ever sent. 'in_flight' is written before the post and
--- becomes 'posted' (with the Upsales id) after it; 'rejected' is a permanent 4xx refusal.
+-- One row per (destination, event_key) queued or sent. 'pending' is a qualifying view not yet in
+-- Upsales (queued by the run that first saw it, or re-offered), 'in_flight' is written before the
+-- post and becomes 'posted' (with the Upsales id) after it; 'rejected' is a 4xx refusal of this
+-- view while Upsales accepted others. Every run settles every pending and in-flight row, whatever
+-- its day.
 CREATE TABLE IF NOT EXISTS synced_ledger (
     destination  VARCHAR NOT NULL,
     event_key    VARCHAR NOT NULL,
@@ -102,7 +105,21 @@ CREATE TABLE IF NOT EXISTS synced_ledger (
     first_seen_at TIMESTAMP NOT NULL,
     posted_at    TIMESTAMP,
     run_id       VARCHAR,
+    lookup_first BOOLEAN DEFAULT false,    -- look it up in Upsales before posting (queued with no ledger, re-offered)
     PRIMARY KEY (destination, event_key)
+);
+-- Files written by the first release lack the column.
+ALTER TABLE synced_ledger ADD COLUMN IF NOT EXISTS lookup_first BOOLEAN DEFAULT false;
+
+-- Every failed attempt and every re-offer of a ledger row: when, by which run, what happened and
+-- what Upsales said. The ledger row keeps only the latest state; this keeps the history.
+CREATE TABLE IF NOT EXISTS ledger_attempts (
+    destination  VARCHAR NOT NULL,
+    event_key    VARCHAR NOT NULL,
+    attempted_at TIMESTAMP NOT NULL,
+    run_id       VARCHAR,
+    outcome      VARCHAR NOT NULL,         -- unconfirmed | refused | rejected | retry_requested
+    error        VARCHAR
 );
 
 -- The outcome of every view for every enabled destination, as of the last run over its day.

@@ -41,3 +41,20 @@ LEFT JOIN first_reason AS fr ON fr.day = e.day AND fr.event_key = e.event_key AN
 LEFT JOIN filtered_views AS f ON f.day = e.day AND f.event_key = e.event_key AND f.destination = d.destination
 LEFT JOIN synced_ledger AS l ON l.destination = d.destination AND l.event_key = e.event_key
 WHERE e.day BETWEEN $1 AND $2;
+
+-- Views of days outside $1..$2 that this run settled (queued by an earlier run, posted, refused or
+-- left unconfirmed now): their outcome follows the ledger too.
+UPDATE view_outcomes AS o
+SET outcome    = CASE WHEN l.status = 'posted' THEN 'synced' ELSE 'failed' END,
+    reason     = CASE l.status WHEN 'posted' THEN NULL WHEN 'rejected' THEN 'rejected_by_upsales'
+                               WHEN 'in_flight' THEN 'post_unconfirmed' ELSE 'not_posted' END,
+    stage      = 'synced_ledger',
+    upsales_id = l.upsales_id,
+    run_id     = $4,
+    decided_at = now() AT TIME ZONE 'UTC'
+FROM synced_ledger AS l
+WHERE l.destination = o.destination AND l.event_key = o.event_key
+  AND l.run_id = $4
+  AND o.day NOT BETWEEN $1 AND $2
+  AND o.outcome <> 'skipped'
+  AND list_contains($3::VARCHAR[], o.destination);

@@ -5,6 +5,13 @@ lets one run claim a view (`in_flight`) before its post leaves, the Upsales id m
 `posted`; a view left in flight (a crash, a lost response) is looked up in Upsales before it is
 offered again, and posted again only when it is provably absent. The ledger step holds the
 DuckDB file for its whole length, so two overlapping runs post one after the other.
+
+Nothing qualifying is lost when a failure is the run's rather than one view's: every candidate of
+the window is queued in the ledger (`pending`) before anything is sent, and every run settles
+every pending and in-flight row, whatever its day, so a view whose day left the window before it
+could be posted is still posted. A 4xx marks a view `rejected` only while Upsales accepts other
+posts of the same run; refusals in a row with nothing accepted between (an API change, a gateway)
+stop the destination and leave every view queued for the next run.
 """
 
 
@@ -33,6 +40,15 @@ from wistia_pipeline.stages.filtered import filtered_views
 # Upsales answering this many transient failures in a row means it is down: stop posting, the
 # next run picks the rest up (their ledger rows stay in flight and are looked up first).
 MAX_CONSECUTIVE_TRANSIENT_FAILURES = 3
+# Upsales refusing this many posts in a row, with none accepted between, is refusing the run (a
+# required field it started to ask for, a proxy, an API change), not the views: stop posting to
+# that destination and leave every view queued, so one bad day in Upsales rejects nothing.
+SYSTEMATIC_REFUSALS = 5
+
+# 4xx answers that say nothing about the view itself: the key (401/403, handled as AuthError), a
+# gateway or moved endpoint (404, 405, 421), a proxy (407), "later" (408, 425, 429), and a
+# conflict (409: the entry may exist). A post answered so is never marked rejected.
+NOT_A_REFUSAL = frozenset({401, 403, 404, 405, 407, 408, 409, 421, 425, 429})
 
 
 def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module.DuckDBPyConnection) -> dict[str, Any]:
@@ -40,6 +56,28 @@ def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module
     client = upsales.get_client()
     makers = {"activities": lambda: ActivitySink(client, settings), "forms": lambda: FormSink(client, settings, con)}
     return {destination: makers[destination]() for destination in settings.destinations}
+
+
+def enqueue(con: duckdb_module.DuckDBPyConnection, destination: str, first: date, last: date) -> int:
+    """Queue the window's new candidates (`pending`) and withdraw queued views that no longer
+    qualify; before any call to Upsales, so an outage cannot keep a view from being queued.
+
+    Views queued while the destination's ledger is empty (a first run, a lost DuckDB file) are
+    looked up in Upsales before their post. Returns how many were queued.
+    """
+    with db.transaction(con):
+        empty = con.execute("SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?",
+                            [destination]).fetchone()[0]
+        before = con.execute("SELECT count(*) FROM synced_ledger WHERE destination = ?", [destination]).fetchone()[0]
+        con.execute(db.sql("ledger_enqueue"), [first, last, destination, empty])
+        con.execute(db.sql("ledger_withdraw"), [first, last, destination])
+        after = con.execute("SELECT count(*) FROM synced_ledger WHERE destination = ?", [destination]).fetchone()[0]
+    return max(0, after - before)
+
+
+def unresolved(con: duckdb_module.DuckDBPyConnection, destination: str) -> list[tuple[str, date, str]]:
+    """(status, day, event_key) of queued or in-flight rows whose view no run can post now."""
+    return con.execute(db.sql("ledger_unresolved"), [destination]).fetchall()
 
 
 def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id: str) -> dict[str, int]:
@@ -57,9 +95,9 @@ def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id
     return {"found": len(found), "missing": len(rows) - len(found)}
 
 
-def is_permanent(error: ApiError) -> bool:
-    """Upsales refused this view for good: a 4xx, but not 408 (timeout), 425 or 429 (try later)."""
-    return error.status is not None and 400 <= error.status < 500 and error.status not in (408, 425, 429)
+def is_refusal(error: ApiError) -> bool:
+    """Upsales answered a 4xx about this request (not stored): the view may be at fault."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in NOT_A_REFUSAL
 
 
 # Candidates are handled in batches: one existence check in Upsales per batch (one call per 100
@@ -68,10 +106,15 @@ POST_BATCH = 100
 
 
 class PostStats:
-    """What posting one destination did; `gave_up` once Upsales looks down."""
+    """What posting one destination did; `stopped` once Upsales looks down or refuses the run."""
 
     def __init__(self) -> None:
-        self.new = self.posted = self.found = self.rejected = self.failed = self.skipped = 0
+        self.new = self.carried_over = self.posted = self.found = self.skipped = 0
+        self.unconfirmed = self.not_attempted = 0
+        self.refused: list[str] = []         # event_keys Upsales refused in this run (not stored)
+        self.refusal_streak: list[str] = []  # ... of them, since the last accepted post
+        self.rejected: list[str] = []        # ... of them, settled as the views' own fault
+        self.systematic: str | None = None   # why this destination stopped: refusals in a row
         self.errors: list[str] = []
         self.consecutive_failures = 0
 
@@ -79,18 +122,59 @@ class PostStats:
     def gave_up(self) -> bool:
         return self.consecutive_failures >= MAX_CONSECUTIVE_TRANSIENT_FAILURES
 
-    def failure(self, destination: str, event_key: str, error: Exception, log: Any, permanent: bool = False) -> None:
-        if permanent:
-            self.rejected += 1
-        else:
-            self.failed += 1
-            self.consecutive_failures += 1
+    @property
+    def stopped(self) -> bool:
+        return self.gave_up or self.systematic is not None
+
+    @property
+    def refused_retryable(self) -> int:
+        return len(self.refused) - len(self.rejected)
+
+    @property
+    def failed(self) -> int:
+        """Views this run did not settle and the next one retries."""
+        return self.unconfirmed + self.not_attempted + self.refused_retryable
+
+    def failure(self, destination: str, event_key: str, error: Exception, log: Any) -> None:
+        """A post that may have been stored, or a batch that could not be prepared."""
+        self.consecutive_failures += 1
         self.errors.append(f"{event_key}: {error}")
         log.warning(f"{destination}: {event_key} not posted: {error}")
 
+    def refusal(self, destination: str, event_key: str, error: ApiError, log: Any) -> None:
+        self.refused.append(event_key)
+        self.refusal_streak.append(event_key)
+        self.errors.append(f"{event_key}: {error}")
+        log.warning(f"{destination}: {event_key} refused by Upsales: {error}")
+        if len(self.refusal_streak) >= SYSTEMATIC_REFUSALS and self.systematic is None:
+            self.systematic = (
+                f"Upsales refused {len(self.refusal_streak)} posts in a row and accepted none between "
+                f"({error}); nothing was marked rejected: every view stays queued and the next run "
+                f"tries again. Check what Upsales asks for (a required field, an API change), the API "
+                f"key's permissions and UPSALES_API_URL")
+
+    def accepted(self) -> None:
+        self.posted += 1
+        self.consecutive_failures = 0
+        self.refusal_streak = []
+
     def as_dict(self) -> dict[str, Any]:
-        return {"new": self.new, "posted": self.posted, "found_in_upsales": self.found,
-                "rejected": self.rejected, "failed": self.failed, "errors": self.errors}
+        return {"new": self.new, "carried_over": self.carried_over, "posted": self.posted,
+                "found_in_upsales": self.found, "rejected": len(self.rejected),
+                "refused_retryable": self.refused_retryable, "unconfirmed": self.unconfirmed,
+                "not_attempted": self.not_attempted, "failed": self.failed, "errors": self.errors,
+                "systematic": self.systematic}
+
+
+def settle_refusals(con: duckdb_module.DuckDBPyConnection, destination: str, stats: PostStats, run_id: str) -> None:
+    """Decide this run's refusals: the view's own fault (`rejected`) only when Upsales accepted
+    other posts of the run; a streak that stopped the destination stays queued either way."""
+    if not stats.refused or stats.posted == 0:
+        return
+    keep = set(stats.refusal_streak) if stats.systematic else set()
+    stats.rejected = [key for key in stats.refused if key not in keep]
+    if stats.rejected:
+        con.execute(db.sql("ledger_confirm_rejected"), [destination, stats.rejected, run_id])
 
 
 # Posts in flight at once. Upsales takes 100-200 ms to answer a write; one at a time that caps
@@ -103,7 +187,8 @@ POST_THREADS = 6
 
 def candidate_batches(con: duckdb_module.DuckDBPyConnection, first: date, last: date,
                       destination: str) -> Iterator[list[dict[str, Any]]]:
-    """The window's candidates, oldest first, in batches of POST_BATCH, each read completely.
+    """The queued views of the destination, any day, oldest first, in batches of POST_BATCH, each
+    read completely.
 
     They are staged in a temp table rather than streamed from an open cursor: a reader left open
     keeps a DuckDB transaction alive across the run's ledger writes and makes each of them ten
@@ -131,7 +216,8 @@ class Poster:
     The ledger is written per group, each group in one transaction: the claims of the views about
     to leave (committed before any of their requests does) and the outcomes of the posts that
     came back. Slow start: after a failure one post at a time (so a down Upsales is spared after
-    MAX_CONSECUTIVE_TRANSIENT_FAILURES), doubling with each good answer up to POST_THREADS.
+    MAX_CONSECUTIVE_TRANSIENT_FAILURES, a refusing one after SYSTEMATIC_REFUSALS), doubling with
+    each good answer up to POST_THREADS.
     """
 
     def __init__(self, con: duckdb_module.DuckDBPyConnection, sink: Any, run_id: str, stats: PostStats,
@@ -144,8 +230,8 @@ class Poster:
         """Claim and post one batch; returns with its last posts possibly still in flight."""
         queue = deque(prepared)
         while queue:
-            if self.stats.gave_up:
-                self.stats.failed += len(queue)  # not claimed: still candidates for the next run
+            if self.stats.stopped:
+                self.stats.not_attempted += len(queue)  # not claimed: still queued for the next run
                 return
             room = self.width - len(self.in_flight)
             if room <= 0:
@@ -190,7 +276,12 @@ class Poster:
 
 def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date, last: date,
                    run_id: str, log: Any) -> dict[str, Any]:
-    """Post every candidate of the window once: intent in the ledger, post, then the Upsales id."""
+    """Post every queued view once: intent in the ledger, post, then the Upsales id.
+
+    Queues the window's new candidates first (see `enqueue`); the synced_ledger asset does that
+    before any call to Upsales, and doing it again here is a no-op.
+    """
+    enqueue(con, sink.destination, first, last)
     stats = PostStats()
     with ThreadPoolExecutor(max_workers=POST_THREADS, thread_name_prefix="upsales-post") as pool:
         poster = Poster(con, sink, run_id, stats, log, pool)
@@ -198,14 +289,16 @@ def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date
             with closing(candidate_batches(con, first, last, sink.destination)) as batches:
                 for views in batches:
                     stats.new += len(views)
-                    if stats.gave_up:
-                        stats.failed += len(views)
+                    stats.carried_over += sum(1 for view in views if view["carried_over"])
+                    if stats.stopped:
+                        stats.not_attempted += len(views)
                         continue
                     ready = prepare_batch(sink, views, stats, log)
                     if ready:
                         poster.post(*ready)
         finally:
             poster.drain()
+            settle_refusals(con, sink.destination, stats, run_id)
     return stats.as_dict()
 
 
@@ -221,7 +314,8 @@ def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
             prepared.append((view, sink.payload(view)))  # may create the view's form first
         except AuthError:
             raise
-        except ApiError as error:  # nothing was posted: the view stays a candidate
+        except ApiError as error:  # nothing was posted: the view stays queued
+            stats.not_attempted += 1
             stats.failure(sink.destination, view["event_key"], error, log)
     if not prepared:
         return None
@@ -230,6 +324,7 @@ def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
     except AuthError:
         raise
     except ApiError as error:  # absence not proven: post nothing of this batch now
+        stats.not_attempted += len(prepared)
         for view, _ in prepared:
             stats.failure(sink.destination, view["event_key"], error, log)
         return None
@@ -238,8 +333,8 @@ def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
 def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,
              existing_id: str | None, run_id: str, stats: PostStats, log: Any) -> None:
     """One view from claim to record, as `post_new_views` does it for a group."""
-    if stats.gave_up:
-        stats.failed += 1
+    if stats.stopped:
+        stats.not_attempted += 1
         return
     if claim(con, sink, view, payload, existing_id, run_id, stats):
         answer = try_post(sink, payload)
@@ -279,48 +374,59 @@ def try_post(sink: Any, payload: Any) -> str | ApiError:
 
 def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], answer: str | ApiError,
            run_id: str, stats: PostStats, log: Any) -> None:
-    """Write a post's outcome to the ledger."""
+    """Write a post's outcome to the ledger (failures also to ledger_attempts)."""
     if isinstance(answer, AuthError):
         return  # stays in flight (looked up next time); the caller stops the run
     if isinstance(answer, ApiError):
-        # A 4xx (but 408/425/429) is Upsales refusing this view for good; anything else may or
-        # may not have been stored, so the row stays in flight and is looked up before a re-post.
-        permanent = is_permanent(answer)
-        con.execute(db.sql("ledger_mark_failed"), [sink.destination, view["event_key"],
-                                                  "rejected" if permanent else "in_flight", str(answer)])
-        stats.failure(sink.destination, view["event_key"], answer, log, permanent=permanent)
+        if is_refusal(answer):
+            # Not stored. Queued again until the end of the run says whose fault it was
+            # (settle_refusals): the view's, or Upsales refusing everything.
+            status, outcome = "pending", "refused"
+            stats.refusal(sink.destination, view["event_key"], answer, log)
+        else:
+            # May or may not have been stored: looked up before any re-post.
+            status, outcome = "in_flight", "unconfirmed"
+            stats.unconfirmed += 1
+            stats.failure(sink.destination, view["event_key"], answer, log)
+        db.run_script(con, "ledger_mark_failed",
+                      [sink.destination, view["event_key"], status, str(answer), run_id, outcome])
         return
     con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], answer, run_id])
-    stats.posted += 1
-    stats.consecutive_failures = 0
+    stats.accepted()
 
 
 @dg.asset(
     **STAGE_ASSET_ARGS,
     deps=[filtered_views],
     description=(
-        "The ledger of what was sent to Upsales: one row per (destination, event_key) with the "
-        "Upsales id, status, the posted text and the run. Materializing it posts the filtered views "
-        "not yet in it (the sink) and records them; rows are only ever added, so a rerun or a "
-        "backfill never posts a view twice. The outcome of every view is in table view_outcomes."
+        "The ledger of what is sent to Upsales: one row per (destination, event_key) with the "
+        "status (pending, in_flight, posted, rejected), the Upsales id, the posted text and the run. "
+        "Materializing it queues the window's filtered views not yet in it, then posts every queued "
+        "view whatever its day (the sink) and records it; a view is never posted twice, and a view "
+        "queued inside the lookback is posted even after its day left the window. The outcome of "
+        "every view is in table view_outcomes; the history of failed attempts in ledger_attempts."
     ),
 )
 def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource) -> dg.MaterializeResult:
     settings = load_settings()
     first, last = day_window(context)
-    upsales.get_client().verify()  # a rejected key stops the run before anything is posted
+    run_id = context.run.run_id
     funnels: dict[str, dict[str, int]] = {}
     metadata: dict[str, Any] = {}
     problems: list[str] = []  # one line each, the first is shown
+    systematic: list[str] = []  # destinations whose posts Upsales refused wholesale
     unposted = rejected = 0   # views the next run retries / views Upsales refused for good
     stopped: list[str] = []   # destinations that could not post at all
     with db.connect(duckdb) as con:
+        for destination in settings.destinations:
+            metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
+        upsales.get_client().verify()  # a rejected key stops the run before anything is posted
         sinks = build_sinks(settings, upsales, con)
         for destination, sink in sinks.items():
             # One destination failing (Upsales' form endpoint down, say) does not stop the other.
             try:
-                reconciled = reconcile_in_flight(con, sink, context.run.run_id)
-                stats = post_new_views(con, sink, first, last, context.run.run_id, context.log)
+                reconciled = reconcile_in_flight(con, sink, run_id)
+                stats = post_new_views(con, sink, first, last, run_id, context.log)
             except AuthError:
                 raise
             except ApiError as error:
@@ -329,52 +435,79 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
                 stopped.append(destination)
                 funnels[destination] = funnel(con, first, last, destination)
                 continue
-            funnels[destination] = funnel(con, first, last, destination, new=stats["new"])
+            funnels[destination] = funnel(con, first, last, destination, new=stats["new"] - stats["carried_over"])
             metadata.update({
                 f"{destination}/posted": stats["posted"],
                 f"{destination}/failed": stats["failed"],
                 f"{destination}/rejected": stats["rejected"],
                 f"{destination}/found_in_upsales": reconciled["found"] + stats["found_in_upsales"],
+                f"{destination}/unconfirmed": stats["unconfirmed"],
+                f"{destination}/not_attempted": stats["not_attempted"],
+                f"{destination}/refused_retryable": stats["refused_retryable"],
+                f"{destination}/carried_over": stats["carried_over"],
+                f"{destination}/reconciled_found": reconciled["found"],
+                f"{destination}/reconciled_missing": reconciled["missing"],
             })
             if isinstance(sink, FormSink):
                 metadata["forms/created"] = ", ".join(sink.forms_created) or "none"
+            if stats["systematic"]:
+                systematic.append(f"{destination}: {stats['systematic']}")
             problems += [f"{destination}: {e}" for e in stats["errors"]]
             unposted += stats["failed"]
             rejected += stats["rejected"]
-            if stats["failed"] > len(stats["errors"]) - stats["rejected"]:
-                problems.append(f"{destination}: {stats['failed'] - len(stats['errors']) + stats['rejected']} "
-                                f"views not attempted after repeated failures")
-        db.run_script(con, "view_outcomes", [first, last, list(sinks), context.run.run_id])
+        for destination in sinks:
+            stuck = unresolved(con, destination)
+            metadata[f"{destination}/unresolved"] = len(stuck)
+            if stuck:
+                context.log.warning(
+                    f"{destination}: {len(stuck)} queued or unconfirmed views are not in filtered_views "
+                    f"(first: {stuck[0][2]} of {stuck[0][1]}); a sync of their days settles them")
+        db.run_script(con, "view_outcomes", [first, last, list(sinks), run_id])
         metadata.update(funnel_metadata(funnels))
-        metadata.update(ledger_metadata(con, first, last, context.run.run_id))
-    if problems:
-        parts = [f"{d} stopped before posting; the next run retries its views" for d in stopped]
+        metadata.update(ledger_metadata(con, first, last, run_id, list(sinks)))
+    if problems or systematic:
+        parts = list(systematic)
+        parts += [f"{d} stopped before posting; the next run retries its views" for d in stopped]
         if unposted:
             parts.append(f"{unposted} views were not posted; the next run retries them")
         if rejected:
-            parts.append(f"{rejected} views were rejected by Upsales and are not retried "
-                         f"(reason in synced_ledger.last_error)")
-        raise dg.Failure(description=f"{'; '.join(parts)}. First: {problems[0]}", metadata=metadata)
+            parts.append(f"{rejected} views were rejected by Upsales and are not retried (reason in "
+                         f"synced_ledger.last_error; `wistia-pipeline retry` re-offers them)")
+        first_problem = f". First: {problems[0]}" if problems and not systematic else ""
+        raise dg.Failure(description=f"{'; '.join(parts)}{first_problem}", metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)
 
 
-def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: date, run_id: str) -> dict[str, Any]:
-    """Row count, outcomes and a preview of what this run posted, with the Upsales ids."""
+PREVIEW_ROWS = 20
+
+
+def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: date, run_id: str,
+                    destinations: list[str]) -> dict[str, Any]:
+    """Row count, outcomes, what is still rejected and a preview of what this run posted."""
     outcomes = con.execute(
         "SELECT destination, outcome, coalesce(reason, ''), count(*) FROM view_outcomes "
         "WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY ALL", [first, last]).fetchall()
     lines = ["| destination | outcome | reason | views |", "|---|---|---|---|"]
     lines += [f"| {d} | {o} | {r} | {n} |" for d, o, r, n in outcomes]
+    states = dict(((d, s), n) for d, s, n in con.execute(
+        "SELECT destination, status, count(*) FROM synced_ledger GROUP BY ALL").fetchall())
+    metadata: dict[str, Any] = {}
+    for destination in destinations:
+        # The whole ledger, not only this window: a rejected view is never silent.
+        metadata[f"{destination}/rejected_total"] = states.get((destination, "rejected"), 0)
+        metadata[f"{destination}/pending_total"] = states.get((destination, "pending"), 0)
+        metadata[f"{destination}/in_flight_total"] = states.get((destination, "in_flight"), 0)
     return {
         "dagster/row_count": db.count(con, "synced_ledger", first, last),
         "dagster/column_schema": db.column_schema(con, "synced_ledger"),
         "days": f"{first.isoformat()} .. {last.isoformat()}",
         "outcomes": dg.MetadataValue.md("\n".join(lines)),
+        **metadata,
         "posted_this_run": dg.MetadataValue.md(db.preview_markdown(
             con,
             "SELECT destination, event_key, day, upsales_id, client_id, contact_id, score, value "
             "FROM synced_ledger WHERE run_id = ? AND status = 'posted' ORDER BY destination, posted_at",
-            [run_id], limit=20)),
+            [run_id], limit=PREVIEW_ROWS)),
         # What the ledger holds for these days, this run's posts or not (newest first).
         "preview": dg.MetadataValue.md(db.preview_markdown(
             con,

@@ -13,7 +13,7 @@ from wistia_pipeline.clients.upsales import UpsalesClient
 from wistia_pipeline.rules import external_id
 from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.activities import ActivitySink
-from wistia_pipeline.stages.ledger import PostStats, is_permanent, post_new_views, post_one, reconcile_in_flight
+from wistia_pipeline.stages.ledger import PostStats, is_refusal, post_new_views, post_one, reconcile_in_flight
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import StageDb
 from wistia_pipeline_tests.stages.test_ledger import FakeUpsales
@@ -99,8 +99,11 @@ def test_reconciling_looks_up_100_in_flight_activities_per_call(ready, sandbox):
     assert found["lost000"] == ("posted", ids[external_id("lost000")], "run-B") and found["lost001"][0] == "in_flight"
 
 
-@pytest.mark.parametrize(("status", "permanent"), [
-    (400, True), (404, True), (409, True), (422, True), (408, False), (425, False), (429, False),
-    (500, False), (503, False), (None, False), (200, False)])
-def test_which_answers_reject_a_view_for_good(status, permanent):
-    assert is_permanent(ApiError("x", service="Upsales", status=status)) is permanent
+@pytest.mark.parametrize(("status", "refusal"), [
+    (400, True), (413, True), (422, True),
+    # Never the view's fault: a gateway or moved endpoint, a conflict (the entry may exist), the
+    # key, "later", a server error, no answer.
+    (401, False), (403, False), (404, False), (405, False), (409, False), (408, False), (425, False),
+    (429, False), (500, False), (503, False), (None, False), (200, False)])
+def test_which_answers_count_as_upsales_refusing_the_view(status, refusal):
+    assert is_refusal(ApiError("x", service="Upsales", status=status)) is refusal
