@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -12,7 +13,7 @@ from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL, UpsalesResource
 from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL, WistiaResource
-from wistia_pipeline.settings import database_path
+from wistia_pipeline.settings import SettingsError, database_path, variable
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -20,6 +21,17 @@ from wistia_pipeline.stages.ledger import synced_ledger
 from wistia_pipeline.stages.matched import matched_views
 
 ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger]
+
+
+def setting(name: str) -> Any:
+    """One setting read by its own parser (as `doctor` and the stages read it), or its default when
+    the value is bad: the run then stops on that setting's one-line error (stages' load_settings)
+    before any call, so a bad value is never used half-parsed."""
+    var = variable(name)
+    try:
+        return var.parse(os.environ)
+    except SettingsError:
+        return var.parser(var.name, var.default)
 
 
 def build_resources() -> dict[str, object]:
@@ -30,6 +42,7 @@ def build_resources() -> dict[str, object]:
             api_token=dg.EnvVar("WISTIA_API_TOKEN"),
             api_url=os.environ.get("WISTIA_API_URL") or DEFAULT_WISTIA_API_URL,
             public_token=os.environ.get("WISTIA_PUBLIC_TOKEN", ""),
+            max_pages=setting("WISTIA_MAX_PAGES"),
         ),
         "upsales": UpsalesResource(
             api_token=dg.EnvVar("UPSALES_API_TOKEN"),

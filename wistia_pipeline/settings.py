@@ -18,14 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL
-from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL
+from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL, DEFAULT_WISTIA_MAX_PAGES
 
 DEFAULT_DB_PATH = "data/wistia_pipeline.duckdb"
 # How long a run waits for the DuckDB file's lock (or the Dagster pool slot) before giving up.
 DEFAULT_DB_LOCK_TIMEOUT_S = 300
-# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
-# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
-DEFAULT_WISTIA_MAX_PAGES = 20000
+# DEFAULT_WISTIA_MAX_PAGES (20000 pages of one day, 2,000,000 views) lives with the Wistia client.
 FORM_POLICIES = ("single", "project", "video")
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -9,13 +9,14 @@ fail-fast auth and client errors, and exception and log text that never carries 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import math
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from importlib import metadata
@@ -30,6 +31,7 @@ from wistia_pipeline import redaction
 __all__ = [
     "ApiError",
     "AuthError",
+    "Cancelled",
     "ApiSession",
     "SlidingWindowLimiter",
     "parse_retry_after",
@@ -103,6 +105,11 @@ class ApiError(Exception):
 
 class AuthError(ApiError):
     """The service rejected the credentials (401) or refused access (403): retrying cannot help."""
+
+
+class Cancelled(ApiError):
+    """The caller gave up on the request (SIGINT/SIGTERM, another day's error): nothing the
+    service did; raised instead of sleeping on, so a stopping run is not held by a backoff."""
 
 
 # --------------------------------------------------------------------------------------
@@ -402,7 +409,8 @@ class ApiSession:
         body_check: BodyCheck | None = None,
         secrets: Iterable[str] = (),
         limiter: SlidingWindowLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -412,8 +420,12 @@ class ApiSession:
         self.backoff_max = backoff_max
         self.credential = credential
         self.body_check = body_check
-        self.limiter = limiter or SlidingWindowLimiter(rate[0], rate[1])
-        self.sleep = sleep  # between retries; replaceable in tests
+        # The limiter's waits wake on cancellation too (an injected limiter keeps its own sleep).
+        self.limiter = limiter or SlidingWindowLimiter(rate[0], rate[1], sleep=self.wait)
+        # Between retries: None waits on the real clock and wakes on cancel; a test's fake otherwise.
+        self.sleep = sleep
+        self.cancel = cancel  # set: every wait of this session ends at once with Cancelled
+        self._local = threading.local()  # a per-thread cancel event, see cancelled_by
         self._secrets = _secrets_from_headers(headers) | {
             s for s in secrets if s and len(s) >= redaction.MIN_SECRET_CHARS}
         self._session = requests.Session()
@@ -430,6 +442,47 @@ class ApiSession:
 
     def close(self) -> None:
         self._session.close()
+
+    # -- cancellation --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def cancelled_by(self, event: threading.Event) -> Iterator[None]:
+        """Within this block, this thread's requests stop when ``event`` is set: no new attempt is
+        sent and retry and rate-limit waits end at once with Cancelled. Per thread, so threads
+        sharing the session (days fetched side by side) are stopped by their own caller only."""
+        previous = getattr(self._local, "cancel", None)
+        self._local.cancel = event
+        try:
+            yield
+        finally:
+            self._local.cancel = previous
+
+    def _cancel_event(self) -> threading.Event | None:
+        return getattr(self._local, "cancel", None) or self.cancel
+
+    def _check_cancelled(self) -> None:
+        cancel = self._cancel_event()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{self.service} request cancelled", service=self.service)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep on the real clock (rate limit, retry backoff), waking at once with Cancelled when
+        this thread's or the session's cancel event is set; ``time.sleep`` would hold a stopping
+        run for up to a minute."""
+        cancel = self._cancel_event()
+        if cancel is None:
+            time.sleep(max(0.0, seconds))
+            return
+        cancel.wait(max(0.0, seconds))
+        self._check_cancelled()
+
+    def _retry_sleep(self, seconds: float) -> None:
+        if self.sleep is None:
+            self.wait(seconds)
+            return
+        self._check_cancelled()
+        self.sleep(seconds)
+        self._check_cancelled()
 
     # -- public --------------------------------------------------------------------------
 
@@ -477,7 +530,7 @@ class ApiSession:
             wait=_HeaderAwareWait(self.backoff_base, self.backoff_max),
             retry=retry_if_exception(worth_retrying),
             before_sleep=lambda state: self._log_retry(state, method, shown_path),
-            sleep=self.sleep,
+            sleep=self._retry_sleep,
             reraise=True,
         )
         try:
@@ -534,7 +587,9 @@ class ApiSession:
         data: Any,
         expect_json: bool,
     ) -> tuple[requests.Response, Any]:
+        self._check_cancelled()
         waited = self.limiter.acquire()
+        self._check_cancelled()  # an injected limiter's wait does not wake on cancel
         if waited > 0.5:
             logger.debug("%s %s %s waited %.2fs for the client-side rate limit",
                          self.service, method, shown_path, waited)

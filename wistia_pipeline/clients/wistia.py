@@ -7,6 +7,8 @@ of events at a time, deduplicated on ``event_key`` because pages shift while vie
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterator
 from datetime import date
@@ -23,7 +25,8 @@ from .http import (
     ApiSession,
 )
 
-__all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "is_higher_percent"]
+__all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "DEFAULT_WISTIA_MAX_PAGES",
+           "is_higher_percent"]
 
 DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
 
@@ -35,6 +38,10 @@ DEFAULT_WISTIA_PER_MINUTE = 500
 
 # api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send 100.
 PER_PAGE = 100
+# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
+# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
+# The setting WISTIA_MAX_PAGES overrides it.
+DEFAULT_WISTIA_MAX_PAGES = 20000
 
 EVENTS_PATH = "/stats/events.json"
 MEDIAS_PATH = "/medias.json"
@@ -69,6 +76,12 @@ def is_higher_percent(new: Any, seen: Any) -> bool:
     return seen_pct is None or new_pct > seen_pct
 
 
+def _fingerprint(items: list) -> bytes:
+    """A cheap digest of a page's content, to tell a page repeated by a server that ignores `page`."""
+    text = json.dumps(items, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def _alias_project_hashed_id(media: Any) -> Any:
     """Give ``media.project`` both ``hashed_id`` and ``hashedId``.
 
@@ -99,8 +112,10 @@ class WistiaClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
+        max_pages: int = DEFAULT_WISTIA_MAX_PAGES,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.max_pages = max(1, int(max_pages))
         self.session = ApiSession(
             self.service,
             self.api_url,
@@ -132,15 +147,40 @@ class WistiaClient:
             )
         return body
 
-    def _iter_pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list]:
-        """Pages of a bare-array endpoint until the first short (or empty) page."""
+    def _iter_pages(self, path: str, params: dict[str, Any] | None = None, *, what: str = "") -> Iterator[list]:
+        """Pages of a bare-array endpoint until the first short (or empty) page.
+
+        Only a short page ends the listing, so a server that ignores `page` (a caching proxy, a
+        Wistia bug) would be paged forever, spending the account's whole rate limit: a page equal
+        to the one before it, or a full page number ``max_pages``, stops with a one-line ApiError
+        naming ``what`` (the day) instead.
+        """
+        what = what or path
+        previous: bytes | None = None
         page = 1
         while True:
             items = self._get_list(path, {**(params or {}), "page": page, "per_page": PER_PAGE})
+            if len(items) >= PER_PAGE:
+                fingerprint = _fingerprint(items)
+                if fingerprint == previous:
+                    raise self.session.error(
+                        f"Wistia returned the same page twice for {what} (page {page} repeats page {page - 1}):"
+                        " the API or a proxy ignores `page`; the fetch was stopped. Check that WISTIA_API_URL"
+                        " reaches Wistia without a caching proxy, then sync again",
+                        status=None, method="GET", path=path,
+                    )
+                previous = fingerprint
             if items:
                 yield items
             if len(items) < PER_PAGE:
                 return
+            if page >= self.max_pages:
+                raise self.session.error(
+                    f"Wistia still returned full pages for {what} at page {page} (WISTIA_MAX_PAGES={self.max_pages},"
+                    f" {self.max_pages * PER_PAGE} items): the fetch was stopped. If it really holds more, raise"
+                    " WISTIA_MAX_PAGES; otherwise the API or a proxy ignores `page`",
+                    status=None, method="GET", path=path,
+                )
             page += 1
 
     # -- public --------------------------------------------------------------------------
@@ -155,7 +195,7 @@ class WistiaClient:
         """
         day_text = day.isoformat()
         best: dict[str, Any] = {}
-        for page in self._iter_pages(EVENTS_PATH, {"start_date": day_text, "end_date": day_text}):
+        for page in self._iter_pages(EVENTS_PATH, {"start_date": day_text, "end_date": day_text}, what=day_text):
             fresh = []
             for event in page:
                 key = event.get("event_key") if isinstance(event, dict) else None
@@ -172,12 +212,12 @@ class WistiaClient:
 
     def iter_medias(self) -> Iterator[list[dict]]:
         """All medias, 100 per page; ``project`` carries both hashed-id spellings."""
-        for page in self._iter_pages(MEDIAS_PATH):
+        for page in self._iter_pages(MEDIAS_PATH, what="the medias"):
             yield [_alias_project_hashed_id(media) for media in page]
 
     def iter_projects(self) -> Iterator[list[dict]]:
         """All projects (camelCase keys), 100 per page."""
-        yield from self._iter_pages(PROJECTS_PATH)
+        yield from self._iter_pages(PROJECTS_PATH, what="the projects")
 
     def verify(self) -> None:
         """One cheap authenticated call; raises AuthError on 401/403."""
@@ -190,9 +230,11 @@ class WistiaResource(dg.ConfigurableResource):
     api_token: str = Field(description="Wistia API token (secret; never logged).")
     api_url: str = Field(default=DEFAULT_WISTIA_API_URL, description="Wistia API root.")
     public_token: str = Field(default="", description="Non-secret token for heatmap links.")
+    max_pages: int = Field(default=DEFAULT_WISTIA_MAX_PAGES,
+                           description="Pages of one day after which a fetch stops (WISTIA_MAX_PAGES).")
 
     def __repr_args__(self):  # keep the token out of repr() and logs
         return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
 
     def get_client(self) -> WistiaClient:
-        return WistiaClient(self.api_url.rstrip("/"), self.api_token)
+        return WistiaClient(self.api_url.rstrip("/"), self.api_token, max_pages=self.max_pages)

@@ -4,9 +4,9 @@
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from typing import Any
 
@@ -30,6 +30,9 @@ QUEUED_PAGES = 16
 # Pages staged per INSERT: one DuckDB round trip per page costs about as much as the page itself.
 PAGES_PER_INSERT = 20
 EVENT_PAGES_STAGING = "CREATE TABLE _wistia_event_pages (day DATE, page_no INTEGER, position INTEGER, raw JSON)"
+# How long a stopping fetch waits for its threads. One blocked in a request (up to the read
+# timeout) is left behind: it is a daemon thread, stops at its next step, and never holds the run.
+STOP_WAIT_S = 2.0
 
 
 def fetch_pages(client: WistiaClient, days: list[date], threads: int = FETCH_THREADS
@@ -37,9 +40,18 @@ def fetch_pages(client: WistiaClient, days: list[date], threads: int = FETCH_THR
     """(day, page number, page) for every page of every day, days fetched concurrently.
 
     Pages of one day arrive in order. The first error of any day stops the others and is raised.
+    When the consumer stops (an error, SIGINT/SIGTERM as KeyboardInterrupt, an abandoned
+    generator) the fetch threads stop between pages, and their retry and rate-limit waits end at
+    once (the session's ``cancelled_by``); this returns within seconds, never waiting out a
+    backoff or a slow answer: the threads are daemons, so neither this nor the interpreter's exit
+    waits for one stuck in a request.
     """
     pages: queue.Queue = queue.Queue(maxsize=QUEUED_PAGES)
     stop = threading.Event()
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for day in days:
+        todo.put(day)
+    session = getattr(client, "session", None)
 
     def put(item: tuple) -> bool:
         while not stop.is_set():
@@ -54,16 +66,26 @@ def fetch_pages(client: WistiaClient, days: list[date], threads: int = FETCH_THR
         error = None
         try:
             for page_no, page in enumerate(client.iter_event_pages(day), start=1):
-                if not put((day, page_no, page)):
+                if stop.is_set() or not put((day, page_no, page)):
                     return
         except BaseException as caught:  # handed to the consumer, raised there
             error = caught
         put((day, None, error))
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(days))), thread_name_prefix="wistia-day")
+    def work() -> None:
+        with session.cancelled_by(stop) if hasattr(session, "cancelled_by") else nullcontext():
+            while not stop.is_set():
+                try:
+                    day = todo.get_nowait()
+                except queue.Empty:
+                    return
+                fetch(day)
+
+    workers = [threading.Thread(target=work, name=f"wistia-day-{n}", daemon=True)
+               for n in range(max(1, min(threads, len(days))))]
     try:
-        for day in days:
-            pool.submit(fetch, day)
+        for worker in workers:
+            worker.start()
         remaining = len(days)
         while remaining:
             day, page_no, item = pages.get()
@@ -75,7 +97,10 @@ def fetch_pages(client: WistiaClient, days: list[date], threads: int = FETCH_THR
             yield day, page_no, item
     finally:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for worker in workers:
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - time.monotonic()))
 
 
 @contextmanager
