@@ -11,8 +11,8 @@ from dagster_duckdb import DuckDBResource
 from wistia_pipeline.alerts import alert_on_run_failure
 from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
-from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL, UpsalesResource
-from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL, WistiaResource
+from wistia_pipeline.clients.upsales import UpsalesResource
+from wistia_pipeline.clients.wistia import WistiaResource
 from wistia_pipeline.settings import SettingsError, database_path, variable
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
@@ -35,19 +35,22 @@ def setting(name: str) -> Any:
 
 
 def build_resources() -> dict[str, object]:
-    """Resources from the environment; the tokens only as EnvVar references (never values)."""
+    """Resources from the environment, every value read by the settings' own parsers; the tokens
+    only as EnvVar references (never values), cleaned by the resources' get_client as doctor
+    cleans them."""
+    customer_id = setting("UPSALES_CUSTOMER_ID")
     return {
         "duckdb": DuckDBResource(database=database_path()),
         "wistia": WistiaResource(
             api_token=dg.EnvVar("WISTIA_API_TOKEN"),
-            api_url=os.environ.get("WISTIA_API_URL") or DEFAULT_WISTIA_API_URL,
-            public_token=os.environ.get("WISTIA_PUBLIC_TOKEN", ""),
+            api_url=setting("WISTIA_API_URL"),
+            public_token=setting("WISTIA_PUBLIC_TOKEN"),
             max_pages=setting("WISTIA_MAX_PAGES"),
         ),
         "upsales": UpsalesResource(
             api_token=dg.EnvVar("UPSALES_API_TOKEN"),
-            api_url=os.environ.get("UPSALES_API_URL") or DEFAULT_UPSALES_API_URL,
-            customer_id=os.environ.get("UPSALES_CUSTOMER_ID", ""),
+            api_url=setting("UPSALES_API_URL"),
+            customer_id=str(customer_id) if customer_id else "",
         ),
     }
 

@@ -2,8 +2,9 @@
 
 The table lives in the README (and in the product spec). A bad value raises `SettingsError`
 whose text is one line naming the variable and what it accepts, before any API call is made.
-Secrets (the two API tokens) are read here only to check that they are present; the Dagster
-resources receive them through `EnvVar`, so their values never reach run config or the UI.
+Secrets (the two API tokens) are read here only to check them; the Dagster resources receive
+them through `EnvVar`, so their values never reach run config or the UI, and clean them with the
+same `clean_token` as `doctor`, so a token `doctor` accepts is the token a sync sends.
 `VARIABLES` lists every variable with its own parser, so `doctor` can check each one separately
 and list every bad value at once.
 """
@@ -180,10 +181,25 @@ def describe_webhook(url: str) -> str:
     return f"set ({urlsplit(url).hostname})" if url else "(empty)"
 
 
-def _required_token(name: str, value: str) -> str:
-    if not value:
+def clean_token(name: str, value: str | None) -> str:
+    """The one reading of an API token, by `doctor` and by every run's clients (the resources'
+    `get_client`): surrounding whitespace (a space after `=`, a pasted line break) is dropped; an
+    empty token, or one with whitespace or a character an HTTP header cannot carry inside, is
+    refused with one line naming the variable, never the value."""
+    token = (value or "").strip()
+    if not token:
         raise SettingsError(f"{name} is not set: it must hold the API token (see README, Settings)")
-    return value
+    if any(c.isspace() for c in token):
+        raise SettingsError(f"{name} has whitespace inside: an API token is one word; "
+                            "copy it again without spaces or line breaks")
+    if any(not "!" <= c <= "~" for c in token):
+        raise SettingsError(f"{name} has a character an HTTP header cannot carry (a control or "
+                            "non-ASCII character): copy the token again")
+    return token
+
+
+def _required_token(name: str, value: str) -> str:
+    return clean_token(name, value)
 
 
 def _text(name: str, value: str) -> str:

@@ -310,6 +310,12 @@ class UpsalesResource(dg.ConfigurableResource):
     def __repr_args__(self):  # keep the key out of repr() and logs
         return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
 
-    def get_client(self) -> UpsalesClient:
-        return UpsalesClient(self.api_url.rstrip("/"), self.api_token,
-                             customer_id=self.customer_id or None)
+    def get_client(self, **options: Any) -> UpsalesClient:
+        """A client with the key cleaned as `doctor` cleans it (settings.clean_token: a stray
+        space or line break would otherwise pass doctor and fail the run with 401); ``options``
+        are UpsalesClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
+        the key is unusable."""
+        from wistia_pipeline.settings import clean_token  # settings imports this module
+
+        token = clean_token("UPSALES_API_TOKEN", self.api_token)
+        return UpsalesClient(self.api_url.rstrip("/"), token, customer_id=self.customer_id or None, **options)

@@ -236,5 +236,12 @@ class WistiaResource(dg.ConfigurableResource):
     def __repr_args__(self):  # keep the token out of repr() and logs
         return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
 
-    def get_client(self) -> WistiaClient:
-        return WistiaClient(self.api_url.rstrip("/"), self.api_token, max_pages=self.max_pages)
+    def get_client(self, **options: Any) -> WistiaClient:
+        """A client with the token cleaned as `doctor` cleans it (settings.clean_token: a stray
+        space or line break would otherwise pass doctor and fail the run); ``options`` are
+        WistiaClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
+        the token is unusable."""
+        from wistia_pipeline.settings import clean_token  # settings imports this module
+
+        token = clean_token("WISTIA_API_TOKEN", self.api_token)
+        return WistiaClient(self.api_url.rstrip("/"), token, **{"max_pages": self.max_pages, **options})

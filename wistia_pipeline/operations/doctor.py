@@ -22,8 +22,8 @@ import duckdb
 
 from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
-from wistia_pipeline.clients.upsales import UpsalesClient
-from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaClient
+from wistia_pipeline.clients.upsales import UpsalesResource
+from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaResource
 from wistia_pipeline.settings import (
     VARIABLES,
     SettingsError,
@@ -164,9 +164,15 @@ def _service_failure(name: str, error: ApiError, token_hint: str, url_variable: 
 
 
 def check_wistia(url: str, token: str) -> Check:
-    """The token reads medias/projects (verify) and stats (one event of today)."""
+    """The token reads medias/projects (verify) and stats (one event of today).
+
+    The client comes from the resource a run uses (its get_client cleans the token the same way),
+    so a token doctor accepts is the token a sync sends."""
     name = "Wistia API token"
-    client = WistiaClient(url, token, **CLIENT_OPTIONS)
+    try:
+        client = WistiaResource(api_token=token, api_url=url).get_client(**CLIENT_OPTIONS)
+    except SettingsError as error:
+        return Check(name, False, str(error), HINTS["WISTIA_API_TOKEN"])
     try:
         client.verify()
         today = datetime.now(timezone.utc).date().isoformat()
@@ -180,8 +186,14 @@ def check_wistia(url: str, token: str) -> Check:
 
 
 def check_upsales(url: str, token: str, customer_id: int | None, sync_forms: bool) -> list[Check]:
-    """The key works (GET /v2/self) and, with forms on, the customer id for form submits is known."""
-    client = UpsalesClient(url, token, customer_id=customer_id, **CLIENT_OPTIONS)
+    """The key works (GET /v2/self) and, with forms on, the customer id for form submits is known.
+
+    The client comes from the resource a run uses, as in check_wistia."""
+    resource = UpsalesResource(api_token=token, api_url=url, customer_id=str(customer_id) if customer_id else "")
+    try:
+        client = resource.get_client(**CLIENT_OPTIONS)
+    except SettingsError as error:
+        return [Check("Upsales API key", False, str(error), HINTS["UPSALES_API_TOKEN"])]
     try:
         try:
             client.verify()
