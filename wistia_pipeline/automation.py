@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
+from wistia_pipeline import run_health
 from wistia_pipeline.settings import Settings, SettingsError
 from wistia_pipeline.stages.common import GROUP
 
@@ -14,6 +15,7 @@ SCHEDULE_NAME = "wistia_sync_every_20_minutes"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 SCHEDULE_TAG = "dagster/schedule_name"  # set by Dagster on every run a schedule launches
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # seconds; the daemon's run monitoring fails a run after it
 
 # A run in one of these states is still going: the next tick waits for it.
 RUN_GOING = [
@@ -31,6 +33,9 @@ sync_job = dg.define_asset_job(
     # own process saves a Python start-up per step (seconds each on a small machine); the
     # `wistia_duckdb` pool still makes steps of concurrent runs take turns.
     executor_def=dg.in_process_executor,
+    # The bound of dagster.yaml (run_monitoring.max_runtime_seconds) on the job's own runs too, so it
+    # holds even with an older dagster.yaml in DAGSTER_HOME: see run_health.MAX_RUNTIME_S.
+    run_tags={MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},
     description="The whole chain, Wistia events to the Upsales ledger, over a range of days in one run.",
 )
 
@@ -61,6 +66,18 @@ def previous_run_going(instance: dg.DagsterInstance) -> bool:
     return bool(runs)
 
 
+def release_stuck_runs(context: dg.ScheduleEvaluationContext) -> None:
+    """Fail runs whose process is gone before asking whether the previous run is going: else a
+    run killed with the whole deployment would skip every tick for ever."""
+    try:
+        released = run_health.release_stuck_runs(context.instance)
+    except Exception as error:  # never let the clean-up stop the tick itself
+        context.log.warning(f"Could not check for stuck runs: {error}")
+        return
+    for item in released:
+        context.log.warning(item.message)
+
+
 @dg.schedule(
     name=SCHEDULE_NAME,
     cron_schedule="*/20 * * * *",
@@ -69,10 +86,12 @@ def previous_run_going(instance: dg.DagsterInstance) -> bool:
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "Every 20 minutes, one run over the last LOOKBACK_DAYS days, today included (Wistia can "
-        "show a view hours late); a tick is skipped while the previous scheduled run is going."
+        "show a view hours late); a tick is skipped while the previous scheduled run is going. "
+        "Each tick first fails the runs whose process is gone (a restart mid-run) and frees their slots."
     ),
 )
 def wistia_sync_every_20_minutes(context: dg.ScheduleEvaluationContext):
+    release_stuck_runs(context)
     if previous_run_going(context.instance):
         return dg.SkipReason("The previous scheduled sync is still queued or running.")
     tick = context.scheduled_execution_time or datetime.now(timezone.utc)

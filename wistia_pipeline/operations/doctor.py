@@ -219,10 +219,11 @@ def not_checked(name: str, because: list[str]) -> Check:
 
 
 def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
-    """Every check, in order: settings, DuckDB file, Wistia, Upsales."""
+    """Every check, in order: settings, DuckDB file, Dagster runs, Wistia, Upsales."""
     env = os.environ if env is None else env
     checks, values = check_settings(env)
     checks.append(check_database(database_path(env)))
+    checks.append(check_runs(env))  # local, like the file: before the services
 
     wistia_needs = [n for n in ("WISTIA_API_URL", "WISTIA_API_TOKEN") if n not in values]
     if wistia_needs:
@@ -241,6 +242,36 @@ def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
         checks += check_upsales(values["UPSALES_API_URL"], values["UPSALES_API_TOKEN"],
                                 values["UPSALES_CUSTOMER_ID"], forms)
     return checks
+
+
+RUNS_HINT = ("the next schedule tick or `wistia-pipeline sync` on the run's machine fails a run whose "
+             "process is gone and frees the slot; terminate a hung run in the UI (Runs), free a slot "
+             "under Deployment > Concurrency")
+
+
+def check_runs(env: Mapping[str, str]) -> Check:
+    """No run is stuck: a run whose process is gone (the deployment restarted mid-run), a run past
+    the maximum runtime, or a slot of the wistia_duckdb pool held by a run that is not running
+    would stop the schedule and make every other run wait. Reads DAGSTER_HOME; never creates it."""
+    name = "Dagster runs"
+    home = Path(env.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()
+    if not home.is_dir():
+        return Check(name, True, f"no runs recorded yet ({home} does not exist)")
+    from wistia_pipeline import run_health
+    from wistia_pipeline.stages.common import DUCKDB_POOL
+
+    try:
+        instance = run_health.open_instance(home)
+        if instance is None:
+            return Check(name, True, f"no runs recorded yet in {home}")
+        with instance:
+            health = run_health.assess(instance, DUCKDB_POOL)
+    except Exception as error:  # a broken instance is a finding, not a crash of doctor
+        return Check(name, False, f"cannot read the Dagster instance in {home}: {' '.join(str(error).split())[:200]}",
+                     "check DAGSTER_HOME and its dagster.yaml")
+    if health.problems:
+        return Check(name, False, "; ".join(health.problems), RUNS_HINT)
+    return Check(name, True, f"no stuck runs; {health.slot}")
 
 
 GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"

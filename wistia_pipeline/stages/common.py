@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from wistia_pipeline import db
+from wistia_pipeline import db, run_health
 from wistia_pipeline.settings import Settings, SettingsError
 
 GROUP = "wistia_to_upsales"
@@ -32,7 +32,11 @@ STAGE_ASSET_ARGS: dict[str, Any] = dict(
 
 
 def day_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    """First and last UTC day (inclusive) of the partitions this run materializes."""
+    """First and last UTC day (inclusive) of the partitions this run materializes.
+
+    Every asset calls it first, so it also tags the run with the process running it (once per
+    run): a run whose process is gone can then be failed and its pool slot freed (run_health)."""
+    run_health.record_run_process(context.instance, context.run)
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
 
