@@ -185,6 +185,27 @@ def one_row_per_destination_and_view(duckdb: DuckDBResource) -> dg.AssetCheckRes
                    {"duplicated_pairs": total, "offending": dg.MetadataValue.json(offending)})
 
 
+def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
+    rows = _rows(con, "check_ledger_rejected", [])
+    return (rows[0]["total"] if rows else 0), _json_safe(rows)
+
+
+@dg.asset_check(
+    asset=synced_ledger, name="no_views_rejected", blocking=False, pool=DUCKDB_POOL,
+    description=("Warns while any view is rejected by Upsales (whole ledger): such a view is never posted "
+                 "again by itself. Fix the cause, then `wistia-pipeline retry --destination D` re-offers it."),
+)
+def no_views_rejected(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with db.connect(duckdb) as con:
+        total, offending = rejected_views(con)
+    return dg.AssetCheckResult(
+        passed=total == 0, severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{total} views are rejected by Upsales and not retried; `wistia-pipeline explain` says "
+                     f"why, `wistia-pipeline retry` re-offers them" if total else "no view is rejected"),
+        metadata={"rejected_views": total, "newest": dg.MetadataValue.json(offending)},
+    )
+
+
 STAGE_ASSETS = (wistia_events, converted_views, matched_views, filtered_views)
 
 CHECKS: list[dg.AssetChecksDefinition] = [
@@ -192,4 +213,5 @@ CHECKS: list[dg.AssetChecksDefinition] = [
     *(count_check(asset) for asset in (converted_views, matched_views, filtered_views)),
     posted_rows_have_upsales_id,
     one_row_per_destination_and_view,
+    no_views_rejected,
 ]

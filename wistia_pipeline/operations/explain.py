@@ -109,11 +109,14 @@ def ledger_words(outcome: str, reason: str | None, ledger: dict[str, Any] | None
         when = f" on {posted_at:%Y-%m-%d}" if isinstance(posted_at, datetime) else ""
         return f"already synced: {verb}{target} as Upsales id {upsales_id}{when}; not posted again"
     if reason == "rejected_by_upsales":
-        return f"failed: Upsales rejected it ({error or 'no reason given'}); it is not retried"
+        return (f"failed: Upsales rejected it ({error or 'no reason given'}); it is not retried until "
+                f"`wistia-pipeline retry` re-offers it")
     if reason == "post_unconfirmed":
         return (f"failed: the post was not confirmed ({error or 'no answer'}); the next run looks it up "
                 f"in Upsales before posting again")
     if reason == "not_posted":
+        if ledger.get("status") == "pending" and not error:
+            return "queued: not attempted yet (the run stopped before it); the next run posts it"
         return f"failed: not posted ({error or 'Upsales did not answer'}); the next run retries it"
     if reason == "not_processed":
         return "failed: the last run over this day did not reach it; the next run retries it"

@@ -70,9 +70,9 @@ class ActivitySink:
                 status=None, method="POST", path=EVENTS_PATH)
         return str(upsales_id)
 
-    def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
+    def find_existing(self, views: list[Mapping[str, Any]]) -> dict[str, str]:
         """Views of a batch that Upsales already has (by externalId): event_key -> Upsales id."""
-        return self._found({payload["externalId"]: view["event_key"] for view, payload in prepared})
+        return self._found({rules.external_id(view["event_key"]): view["event_key"] for view in views})
 
     def find_posted_many(self, rows: list[tuple[str, str, int | None]]) -> dict[str, str]:
         """Of (event_key, external_id, form_id) rows left in flight, those Upsales has: event_key ->

@@ -154,6 +154,9 @@ class FormSink:
         return form_id, form_uuid, name
 
     def payload(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        if view["event_key"] in self.found_in:  # already submitted: recorded, never sent
+            form_id, name = self.found_in[view["event_key"]]
+            return {"form_id": form_id, "form_name": name, "fields": {"Contact.email": view["email"]}}
         form_id, form_uuid, name = self.form_for(view)
         return {"form_id": form_id, "form_name": name,
                 "fields": submission_fields(view, self.settings, self.customer_id, form_uuid)}
@@ -183,10 +186,10 @@ class FormSink:
                 status=None, method="POST", path=FORM_SUBMIT_PATH)
         return answer
 
-    def find_existing(self, prepared: list[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, str]:
+    def find_existing(self, views: list[Mapping[str, Any]]) -> dict[str, str]:
         """Views of a batch already submitted, looked up for the views queued to be looked up first
         (queued with an empty forms ledger, or re-offered): event_key -> submission id."""
-        wanted = [view["event_key"] for view, _ in prepared if view.get("lookup_first")]
+        wanted = [view["event_key"] for view in views if view.get("lookup_first")]
         if not wanted:
             return {}
         everywhere = self.submissions_everywhere()

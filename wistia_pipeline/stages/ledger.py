@@ -258,6 +258,7 @@ class Poster:
             answers.append((view, answer))
             if isinstance(answer, AuthError):
                 stop = stop or answer
+        answers.sort(key=lambda pair: pair[0].get("queue_position") or 0)  # in the order they left
         with db.transaction(self.con):
             for view, answer in answers:
                 record(self.con, self.sink, view, answer, self.run_id, self.stats, self.log)
@@ -306,8 +307,19 @@ def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
                   log: Any) -> tuple[list[tuple[dict[str, Any], Any]], dict[str, str]] | None:
     """The batch's payloads and the views of it Upsales already holds (one check per batch).
 
-    None when nothing of it may be posted now: Upsales could not prove its views absent.
+    The check comes first, so a view Upsales holds costs no payload work (a form is not created
+    for a view that is found submitted elsewhere). None when nothing of it may be posted now:
+    Upsales could not prove its views absent.
     """
+    try:
+        existing = sink.find_existing(views)
+    except AuthError:
+        raise
+    except ApiError as error:  # absence not proven: post nothing of this batch now
+        stats.not_attempted += len(views)
+        for view in views:
+            stats.failure(sink.destination, view["event_key"], error, log)
+        return None
     prepared = []
     for view in views:
         try:
@@ -317,17 +329,7 @@ def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
         except ApiError as error:  # nothing was posted: the view stays queued
             stats.not_attempted += 1
             stats.failure(sink.destination, view["event_key"], error, log)
-    if not prepared:
-        return None
-    try:
-        return prepared, sink.find_existing(prepared)
-    except AuthError:
-        raise
-    except ApiError as error:  # absence not proven: post nothing of this batch now
-        stats.not_attempted += len(prepared)
-        for view, _ in prepared:
-            stats.failure(sink.destination, view["event_key"], error, log)
-        return None
+    return (prepared, existing) if prepared else None
 
 
 def post_one(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], payload: Any,

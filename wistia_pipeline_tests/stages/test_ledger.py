@@ -154,3 +154,93 @@ def test_a_lost_ledger_finds_the_posted_views_in_upsales_instead_of_posting_agai
     assert (again["new"], again["posted"], again["found_in_upsales"]) == (3, 0, 3)
     assert len(upsales.events) == 3 and set(ledger(ready).values()) == {
         ("posted", "100"), ("posted", "101"), ("posted", "102")}
+
+
+def refusal(key: str) -> ApiError:
+    return ApiError(f"Upsales returned 400 for POST /v2/events: Missing required field: regDate ({key})",
+                    service="Upsales", status=400)
+
+
+def many_views(stage_db, n: int) -> list[str]:
+    keys = [f"v{i:02d}" for i in range(n)]
+    stage_db.events([event(DAY, key=k, conversion_email="anna@acme.se", percent=0.5, seconds=100 + i)
+                     for i, k in enumerate(keys)])
+    stage_db.contacts([contact(1, "anna@acme.se", 7, name="Anna Berg")])
+    stage_db.run("converted_views", "matched_views", "filtered_views")
+    return keys
+
+
+def test_refusals_with_nothing_accepted_reject_nothing_and_stay_queued(stage_db):
+    from wistia_pipeline.rules import external_id
+    keys = many_views(stage_db, 3)
+    upsales = FakeUpsales()
+    upsales.fail = {external_id(k): refusal(k) for k in keys}
+    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    assert (stats["posted"], stats["rejected"], stats["refused_retryable"], stats["failed"]) == (0, 0, 3, 3)
+    assert stats["systematic"] is None  # three in a row: not yet the run's refusal
+    assert {s for s, _ in ledger(stage_db).values()} == {"pending"}
+    (history,) = stage_db.rows("SELECT count(*) FROM ledger_attempts WHERE outcome = 'refused'")
+    assert history == (3,)
+    upsales.fail.clear()  # Upsales accepts again: the next run posts all three
+    again = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-2", LOG)
+    assert again["posted"] == 3 and {s for s, _ in ledger(stage_db).values()} == {"posted"}
+
+
+def test_five_refusals_in_a_row_stop_the_destination_and_leave_the_streak_queued(stage_db):
+    from wistia_pipeline.rules import external_id
+    keys = many_views(stage_db, 12)
+    upsales = FakeUpsales()
+    upsales.fail = {external_id(k): refusal(k) for k in keys[1:2] + keys[3:]}  # v00 ok, v01 no, v02 ok, rest no
+    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    assert "refused 5 posts in a row" in stats["systematic"] and "Missing required field: regDate" in stats["systematic"]
+    # v01 was refused while Upsales accepted others: the view's own fault. The streak after the last
+    # accepted post (v03..v07) is the run's: queued again; v08..v11 were never attempted.
+    assert (stats["posted"], stats["rejected"], stats["refused_retryable"], stats["not_attempted"]) == (2, 1, 5, 4)
+    statuses = {k: s for k, (s, _) in ledger(stage_db).items()}
+    assert statuses == {"v00": "posted", "v01": "rejected", "v02": "posted",
+                        **{k: "pending" for k in keys[3:]}}
+    assert len(upsales.events) == 2
+
+
+def test_a_trailing_refusal_in_a_run_that_posted_is_the_view_s_own(stage_db):
+    from wistia_pipeline.rules import external_id
+    keys = many_views(stage_db, 3)
+    upsales = FakeUpsales()
+    upsales.fail = {external_id(keys[2]): refusal(keys[2])}
+    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    assert (stats["posted"], stats["rejected"], stats["refused_retryable"]) == (2, 1, 0)
+    assert ledger(stage_db)["v02"] == ("rejected", None)
+
+
+@pytest.mark.parametrize("status", [404, 409, 500, 503])
+def test_a_gateway_conflict_or_server_error_never_rejects(stage_db, status):
+    from wistia_pipeline.rules import external_id
+    keys = many_views(stage_db, 2)
+    upsales = FakeUpsales()
+    upsales.fail = {external_id(k): ApiError(f"Upsales returned {status}", service="Upsales", status=status)
+                    for k in keys}
+    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    assert stats["rejected"] == 0 and {s for s, _ in ledger(stage_db).values()} == {"in_flight"}
+
+
+def test_a_queued_view_is_posted_after_its_day_left_the_window(stage_db):
+    """Queued on day D by a run that could not post it; the next run's window no longer holds D."""
+    keys = many_views(stage_db, 2)
+    upsales = FakeUpsales()
+    upsales.fail = {k: ApiError("down", service="Upsales", status=503) for k in []}
+    from wistia_pipeline.stages.ledger import enqueue
+    assert enqueue(stage_db.con, "activities", DAY, DAY) == 2  # the run stopped right after queueing
+    later = DAY.replace(day=DAY.day + 1)
+    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), later, later, "run-2", LOG)
+    assert (stats["posted"], stats["carried_over"]) == (2, 2)
+    assert {s for s, _ in ledger(stage_db).values()} == {"posted"} and len(upsales.events) == len(keys)
+
+
+def test_a_queued_view_that_no_longer_qualifies_is_withdrawn_not_posted(stage_db):
+    many_views(stage_db, 2)
+    from wistia_pipeline.stages.ledger import enqueue
+    enqueue(stage_db.con, "activities", DAY, DAY)
+    stage_db.run("filtered_views", min_percent=90)  # the minimum % was raised: neither qualifies now
+    upsales = FakeUpsales()
+    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-2", LOG)
+    assert stats["new"] == 0 and ledger(stage_db) == {} and upsales.events == []
