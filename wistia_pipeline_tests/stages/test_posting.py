@@ -92,8 +92,9 @@ def test_a_down_upsales_gets_a_few_posts_one_at_a_time_then_none(many):
     stats = post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert upsales.attempts == MAX_CONSECUTIVE_TRANSIENT_FAILURES and upsales.peak == 1
     assert (stats["posted"], stats["failed"]) == (0, VIEWS)
-    # Only the views tried are in the ledger (looked up next run); the others stay plain candidates.
-    assert statuses(many) == {"in_flight": MAX_CONSECUTIVE_TRANSIENT_FAILURES}
+    # The views tried are in flight (looked up next run); the others stay queued for the next run.
+    assert statuses(many) == {"in_flight": MAX_CONSECUTIVE_TRANSIENT_FAILURES,
+                              "pending": VIEWS - MAX_CONSECUTIVE_TRANSIENT_FAILURES}
 
 
 def test_a_bug_in_one_post_stops_the_run_after_recording_the_posts_in_flight(many):
@@ -106,8 +107,10 @@ def test_a_bug_in_one_post_stops_the_run_after_recording_the_posts_in_flight(man
     upsales = SlowUpsales(latency=0.01, on_post=crash_on_the_tenth)
     with pytest.raises(RuntimeError, match="bug"):
         post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
-    # Every post that returned is recorded; only the crashed one is left in flight (looked up next run).
-    assert statuses(many) == {"posted": len(upsales.events), "in_flight": 1}
+    # Every post that returned is recorded; only the crashed one is left in flight (looked up next
+    # run); the views never reached stay queued.
+    assert statuses(many) == {"posted": len(upsales.events), "in_flight": 1,
+                              "pending": VIEWS - len(upsales.events) - 1}
     assert 9 <= len(upsales.events) < VIEWS
 
 
