@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from wistia_pipeline.settings import Settings, SettingsError
+from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, Settings, SettingsError, variable
 from wistia_pipeline.stages.common import FUNNEL_LABELS
 
 EARLIEST_DAY = date(2024, 1, 1)  # the first daily partition
@@ -74,59 +74,36 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
-CLI_TAG = "wistia_pipeline/launched_by"
-HOST_TAG = "wistia_pipeline/host"
-PID_TAG = "wistia_pipeline/pid"
-
-
-def release_dead_cli_runs(instance: Any) -> list[str]:
-    """Fail the CLI runs on this host whose process is gone, and free their pool slots.
-
-    A CLI run executes in its own process, which Dagster's run monitoring cannot watch: killed,
-    it would stay "started" and hold its DuckDB pool slot, and every later run would wait for
-    that slot forever. Its posts are safe either way (the ledger reconciles them).
-    """
-    import dagster as dg
-
-    released = []
-    runs = instance.get_runs(filters=dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
-        tags={CLI_TAG: "cli", HOST_TAG: socket.gethostname()}))
-    for run in runs:
-        pid = run.tags.get(PID_TAG, "")
-        if not pid.isdigit() or _process_alive(int(pid)):
-            continue
-        instance.report_run_failed(run, message=f"The wistia-pipeline process (pid {pid}) running it has died.")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
-    return released
-
-
-def _process_alive(pid: int) -> bool:
+def lock_timeout_s() -> int:
+    """DB_LOCK_TIMEOUT_S; a bad value stops the run itself with its one-line error, so the default here."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return variable("DB_LOCK_TIMEOUT_S").parse(os.environ)
+    except SettingsError:
+        return DEFAULT_DB_LOCK_TIMEOUT_S
 
 
 def run_sync(first: date, last: date) -> SyncReport:
     """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
     import dagster as dg
 
+    from wistia_pipeline import run_health
     from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
     from wistia_pipeline.definitions import build_defs
+    from wistia_pipeline.stages.common import DUCKDB_POOL
 
     ensure_dagster_home()
     job = build_defs().resolve_job_def(SYNC_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
-        release_dead_cli_runs(instance)
+        # A run whose process is gone would hold the pool slot for ever; then wait for the slot
+        # here, out loud and interruptible, rather than silently inside Dagster's executor.
+        for released in run_health.release_stuck_runs(instance):
+            print(released.message, file=sys.stderr)
+        run_health.wait_for_slot(instance, DUCKDB_POOL, lock_timeout_s())
+        run_id = str(uuid.uuid4())
         result = job.execute_in_process(
             instance=instance,
-            tags={**range_tags(first, last), CLI_TAG: "cli", HOST_TAG: socket.gethostname(),
-                  PID_TAG: str(os.getpid())},
+            run_id=run_id,  # known before the run starts, for the tags naming its process
+            tags={**range_tags(first, last), run_health.CLI_TAG: "cli", **run_health.process_tags(run_id)},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )
@@ -177,7 +154,14 @@ def format_report(report: SyncReport) -> str:
 def cmd_sync(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     first, last = sync_window(args.start, args.end, settings, utc_today())
-    report = run_sync(first, last)
+    from wistia_pipeline.run_health import SlotWaitTimeout, interrupt_on_sigterm
+
+    interrupt_on_sigterm()
+    try:
+        report = run_sync(first, last)
+    except SlotWaitTimeout as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(format_report(report))
     return 0 if report.success else 1
 
