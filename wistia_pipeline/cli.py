@@ -33,6 +33,9 @@ class SyncReport:
     last: date
     funnels: dict[str, dict[str, int]] = field(default_factory=dict)
     posted: dict[str, int] = field(default_factory=dict)
+    # Per destination, what the ledger step did (the `<destination>/<count>` metadata), also when
+    # the run failed: posted, unconfirmed, not_attempted, rejected, carried_over, ...
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -82,7 +85,7 @@ def lock_timeout_s() -> int:
         return DEFAULT_DB_LOCK_TIMEOUT_S
 
 
-def run_sync(first: date, last: date) -> SyncReport:
+def run_sync(first: date, last: date, verbose: bool = False) -> SyncReport:
     """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
     import dagster as dg
 
@@ -92,7 +95,9 @@ def run_sync(first: date, last: date) -> SyncReport:
     from wistia_pipeline.stages.common import DUCKDB_POOL
 
     ensure_dagster_home()
-    job = build_defs().resolve_job_def(SYNC_JOB_NAME)
+    from wistia_pipeline.cli_logging import cli_console
+
+    job = build_defs().resolve_job_def(SYNC_JOB_NAME).with_logger_defs({"console": cli_console})
     with dg.DagsterInstance.get() as instance:
         # A run whose process is gone would hold the pool slot for ever; then wait for the slot
         # here, out loud and interruptible, rather than silently inside Dagster's executor.
@@ -104,24 +109,31 @@ def run_sync(first: date, last: date) -> SyncReport:
             instance=instance,
             run_id=run_id,  # known before the run starts, for the tags naming its process
             tags={**range_tags(first, last), run_health.CLI_TAG: "cli", **run_health.process_tags(run_id)},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={"loggers": {"console": {"config": {"verbose": verbose}}}},
             raise_on_error=False,
         )
     report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last)
     for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        if "funnel_counts" in metadata:
-            report.funnels = metadata["funnel_counts"].value  # the last stage's funnel wins
-        for key, value in metadata.items():
-            if key.endswith("/posted"):
-                report.posted[key.split("/")[0]] = value.value
+        read_metadata(report, event.materialization.metadata)
     failures = [e for e in result.all_events if e.is_step_failure]
     if failures:
         report.error = f"{failures[0].step_key}: {root_cause(failures[0].step_failure_data.error)}"
         user_metadata = failures[0].step_failure_data.user_failure_data
-        if user_metadata and "funnel_counts" in user_metadata.metadata:
-            report.funnels = user_metadata.metadata["funnel_counts"].value
+        if user_metadata:  # what the failed step did before failing (the ledger's counts)
+            read_metadata(report, user_metadata.metadata)
     return report
+
+
+def read_metadata(report: SyncReport, metadata: Any) -> None:
+    """Take the funnel (the last stage's wins) and the `<destination>/<count>` numbers."""
+    if "funnel_counts" in metadata:
+        report.funnels = metadata["funnel_counts"].value
+    for key, value in metadata.items():
+        destination, _, name = key.partition("/")
+        if destination in ("activities", "forms") and isinstance(value.value, int):
+            report.counts.setdefault(destination, {})[name] = value.value
+            if name == "posted":
+                report.posted[destination] = value.value
 
 
 def root_cause(error: Any) -> str:
@@ -144,11 +156,39 @@ def format_report(report: SyncReport) -> str:
     for destination, counts in report.funnels.items():
         chain = " -> ".join(f"{n} {FUNNEL_LABELS[stage]}" for stage, n in counts.items())
         lines.append(f"{destination}: {chain}")
-        if destination in report.posted:
-            verb = "submitted" if destination == "forms" else "posted"
-            lines.append(f"{destination}: {verb} {report.posted[destination]}")
+        lines += outcome_lines(destination, report.counts.get(destination, {}))
     lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
     return "\n".join(lines)
+
+
+def outcome_lines(destination: str, counts: dict[str, int]) -> list[str]:
+    """What the ledger step did for a destination: posted, and every view it left, and why."""
+    if "posted" not in counts:
+        return []
+    verb = "submitted" if destination == "forms" else "posted"
+    posted = f"{destination}: {verb} {counts['posted']}"
+    extras = []
+    if counts.get("carried_over"):
+        extras.append(f"{counts['carried_over']} of the queue from days before this window")
+    if counts.get("found_in_upsales"):
+        extras.append(f"{counts['found_in_upsales']} found already in Upsales and recorded")
+    lines = [posted + (f" ({'; '.join(extras)})" if extras else "")]
+    left = [(counts.get("unconfirmed", 0), "unconfirmed (maybe stored: looked up before any new post)"),
+            (counts.get("not_attempted", 0), "never attempted"),
+            (counts.get("refused_retryable", 0), "refused while Upsales accepted nothing")]
+    left = [f"{n} {what}" for n, what in left if n]
+    if left:
+        lines.append(f"{destination}: not {verb}: {', '.join(left)}; the next run retries them")
+    if counts.get("rejected"):
+        lines.append(f"{destination}: {counts['rejected']} rejected by Upsales in this run")
+    if counts.get("unresolved"):
+        lines.append(f"{destination}: {counts['unresolved']} queued views are not in filtered_views any more: "
+                     f"a sync of their days settles them")
+    if counts.get("rejected_total"):
+        lines.append(f"{destination}: {counts['rejected_total']} views stay rejected by Upsales "
+                     f"(`wistia-pipeline explain` says why; `wistia-pipeline retry --destination "
+                     f"{destination}` re-offers them)")
+    return lines
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -158,7 +198,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     interrupt_on_sigterm()
     try:
-        report = run_sync(first, last)
+        report = run_sync(first, last, verbose=args.verbose)
     except SlotWaitTimeout as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -176,6 +216,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     print(format_explanation(result))
     return 0 if result.views else 1
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from wistia_pipeline.operations.retry import RetryError, format_retry, retry
+    from wistia_pipeline.settings import database_path
+
+    Settings.from_env(require_tokens=False)  # a bad setting stops here, in one line
+    start = parse_day(args.start, "--start") if args.start else None
+    end = parse_day(args.end, "--end") if args.end else None
+    try:
+        result = retry(database_path(), args.destination, args.status, start=start, end=end,
+                       email=args.email, event_key=args.event_key)
+    except RetryError as error:
+        raise UsageError(str(error)) from None
+    print(format_retry(result))
+    return 0 if result.total else 1
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -206,11 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="materialize the chain for a window of days as one Dagster run")
     sync.add_argument("--start", help="first UTC day, YYYY-MM-DD (default: start of the lookback window)")
     sync.add_argument("--end", help="last UTC day, YYYY-MM-DD (default: today)")
+    sync.add_argument("--verbose", action="store_true",
+                      help="print Dagster's whole log, failures with their tracebacks")
     sync.set_defaults(handler=cmd_sync)
 
     explain = commands.add_parser("explain", help="what happened to every view of an email, or to one view, and why")
     explain.add_argument("query", help="an email (any case, spaces trimmed) or a Wistia event_key")
     explain.set_defaults(handler=cmd_explain)
+
+    retry = commands.add_parser(
+        "retry", help="re-offer ledger rows: the next sync looks each up in Upsales and posts it if absent")
+    retry.add_argument("--destination", required=True, choices=("activities", "forms"))
+    retry.add_argument("--status", default="rejected", choices=("rejected", "failed"),
+                       help="rejected (default): refused by Upsales; failed: left queued or in flight")
+    which = retry.add_mutually_exclusive_group()
+    which.add_argument("--email", help="only the views of this email (any case)")
+    which.add_argument("--event-key", help="only this view")
+    retry.add_argument("--start", help="only views of this UTC day or later, YYYY-MM-DD")
+    retry.add_argument("--end", help="only views of this UTC day or earlier, YYYY-MM-DD")
+    retry.set_defaults(handler=cmd_retry)
 
     doctor = commands.add_parser("doctor", help="check every setting, the DuckDB file and both API tokens")
     doctor.set_defaults(handler=cmd_doctor)

@@ -15,7 +15,9 @@ sync runs in a forked child process (see child.py); the seed picks which post th
   is lost (connection dropped), cut into invalid JSON, or later than the client's read timeout;
   the run goes on and fails with that view in flight.
 
-Two more trials do the same on the demo data (18 activities and 31 submissions once the late
+Four more trials fail the whole run rather than one post (Upsales refusing every post of a
+destination, or every post failing on a run whose oldest day then leaves the window), then let
+Upsales recover. Two more trials do the same on the demo data (18 activities and 31 submissions once the late
 views are released). Right after the first run, every entry Upsales holds must already have its ledger row (the intent
 is written before the post leaves). Then one rerun in this process must succeed and leave
 everything complete. A failure message
@@ -32,6 +34,7 @@ import time
 
 import pytest
 
+from wistia_pipeline import cli
 from wistia_pipeline.cli import run_sync
 from wistia_pipeline.sandbox import Fault, load_demo
 from wistia_pipeline_tests.reliability import child
@@ -148,3 +151,40 @@ def test_crash_on_the_demo_then_rerun_posts_18_activities_and_31_submissions(
                   form_names=list(scenario.expected["forms_created"]))
     assert (len(world.activity_keys), len(world.form_keys)) == (18, 31), trial
     assert_complete(sandbox, pipeline_env["WISTIA_PIPELINE_DB"], world, trial)
+
+
+# Failures of the whole run rather than of one post: Upsales refusing every post of a destination
+# (a required field it started to ask for), or every post failing on a run whose oldest day then
+# leaves the window. The seed picks the destination and how many posts go through first.
+RUN_WIDE_KINDS = ("systematic_refusal", "oldest_day_failure")
+RUN_WIDE_TRIALS = [(BASE_SEED + 200 + n, RUN_WIDE_KINDS[n % 2]) for n in range(4)]
+REFUSAL = ('{"error": {"key": "FailedValidation", "code": 400, "errorCode": 26, '
+           '"msg": "Missing required field: regDate"}, "metadata": null}')
+
+
+@pytest.mark.parametrize(("seed", "kind"), RUN_WIDE_TRIALS, ids=[f"{seed}-{kind}" for seed, kind in RUN_WIDE_TRIALS])
+def test_a_run_wide_failure_then_recovery_posts_each_view_exactly_once(sandbox, pipeline_env, world, run,
+                                                                        monkeypatch, seed, kind):
+    rng = random.Random(seed)
+    path = rng.choice(["/v2/events", "/external/formSubmit"])
+    skip = rng.randrange(0, 6)  # posts that go through before the failure begins
+    trial = f"seed={seed} kind={kind} path={path} after {skip} posts"
+    if kind == "systematic_refusal":
+        fault = Fault(400, body=REFUSAL, count=10_000, path_prefix=path, method="POST", skip=skip)
+    else:
+        fault = Fault(500, count=10_000, method="POST", skip=skip)
+    sandbox.upsales.inject(fault)
+    first = run_sync(world.first, world.last)
+    assert not first.success, trial
+    assert_ledger_consistent(sandbox, run.db_path, f"right after the failing run, {trial}")
+    rejected = [k for d, k, s, _ in ledger_rows(run.db_path) if s == "rejected"]
+    if kind == "systematic_refusal" and skip == 0:
+        assert rejected == [], f"Upsales accepted nothing, yet views were rejected [{trial}]"
+
+    sandbox.upsales.clear_faults()
+    if kind == "oldest_day_failure":
+        monkeypatch.setattr(run.world, "first", world.last)  # midnight passed: the oldest day left the window
+    for key in rejected:  # refused while Upsales accepted others of the run: the view's own fault, re-offered
+        destination = next(d for d, k, s, _ in ledger_rows(run.db_path) if k == key and s == "rejected")
+        assert cli.main(["retry", "--destination", destination, "--event-key", key]) == 0, trial
+    run.until_complete(context=trial)
