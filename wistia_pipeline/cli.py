@@ -37,6 +37,7 @@ class SyncReport:
     # the run failed: posted, unconfirmed, not_attempted, rejected, carried_over, ...
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     error: str | None = None
+    interrupted: bool = False  # SIGINT/SIGTERM stopped it: the next run settles what it left
 
 
 def utc_today() -> date:
@@ -118,6 +119,7 @@ def run_sync(first: date, last: date, verbose: bool = False) -> SyncReport:
     failures = [e for e in result.all_events if e.is_step_failure]
     if failures:
         report.error = f"{failures[0].step_key}: {root_cause(failures[0].step_failure_data.error)}"
+        report.interrupted = any(is_interrupt(e.step_failure_data.error) for e in failures)
         user_metadata = failures[0].step_failure_data.user_failure_data
         if user_metadata:  # what the failed step did before failing (the ledger's counts)
             read_metadata(report, user_metadata.metadata)
@@ -134,6 +136,24 @@ def read_metadata(report: SyncReport, metadata: Any) -> None:
             report.counts.setdefault(destination, {})[name] = value.value
             if name == "posted":
                 report.posted[destination] = value.value
+
+
+# DuckDB raises its own (an InterruptException, or a RuntimeError "Query interrupted") when the
+# interrupt lands inside a query.
+INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt", "InterruptException")
+
+
+def is_interrupt(error: Any) -> bool:
+    """Whether a step failed because the run was interrupted (SIGINT/SIGTERM), not on its own."""
+    pending = [error]
+    while pending:
+        error = pending.pop()
+        if error is None:
+            continue
+        if error.cls_name in INTERRUPTS or "Query interrupted" in (error.message or ""):
+            return True
+        pending += [error.cause, getattr(error, "context", None)]
+    return False
 
 
 def root_cause(error: Any) -> str:
@@ -157,7 +177,11 @@ def format_report(report: SyncReport) -> str:
         chain = " -> ".join(f"{n} {FUNNEL_LABELS[stage]}" for stage, n in counts.items())
         lines.append(f"{destination}: {chain}")
         lines += outcome_lines(destination, report.counts.get(destination, {}))
-    lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
+    if report.interrupted:
+        lines.append(f"Run INTERRUPTED in {(report.error or '').split(':')[0] or 'a step'}: posts that were "
+                     f"in flight are looked up in Upsales by the next sync, which posts the rest.")
+    else:
+        lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
     return "\n".join(lines)
 
 
@@ -203,6 +227,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(format_report(report))
+    if report.interrupted:
+        return 130
     return 0 if report.success else 1
 
 
