@@ -68,11 +68,9 @@ def enqueue(con: duckdb_module.DuckDBPyConnection, destination: str, first: date
     with db.transaction(con):
         empty = con.execute("SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?",
                             [destination]).fetchone()[0]
-        before = con.execute("SELECT count(*) FROM synced_ledger WHERE destination = ?", [destination]).fetchone()[0]
-        con.execute(db.sql("ledger_enqueue"), [first, last, destination, empty])
+        (queued,) = con.execute(db.sql("ledger_enqueue"), [first, last, destination, empty]).fetchone()
         con.execute(db.sql("ledger_withdraw"), [first, last, destination])
-        after = con.execute("SELECT count(*) FROM synced_ledger WHERE destination = ?", [destination]).fetchone()[0]
-    return max(0, after - before)
+    return queued
 
 
 def unresolved(con: duckdb_module.DuckDBPyConnection, destination: str) -> list[tuple[str, date, str]]:
