@@ -166,7 +166,9 @@ def sync_candidates(con: Any, first: date, last: date) -> None:
 
     if hasattr(ledger, "enqueue"):
         ledger.enqueue(con, "activities", first, last)
-    con.execute(db.sql("ledger_post_queue"), [first, last, "activities"])
+        con.execute(db.sql("ledger_post_queue"), [first, last, "activities", False, None])
+    else:
+        con.execute(db.sql("ledger_post_queue"), [first, last, "activities"])
 
 
 def _stream(cursor, size: int = 64):

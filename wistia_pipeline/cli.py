@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import uuid
@@ -38,6 +39,9 @@ class SyncReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     error: str | None = None
     interrupted: bool = False  # SIGINT/SIGTERM stopped it: the next run settles what it left
+    dry_run: bool = False
+    payloads: dict[str, list[Any]] = field(default_factory=dict)  # dry run: the first payloads per destination
+    read_back: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # --only: each post found again
 
 
 def utc_today() -> date:
@@ -86,7 +90,8 @@ def lock_timeout_s() -> int:
         return DEFAULT_DB_LOCK_TIMEOUT_S
 
 
-def run_sync(first: date, last: date, verbose: bool = False) -> SyncReport:
+def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = False,
+             only: list[str] | None = None) -> SyncReport:
     """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
     import dagster as dg
 
@@ -110,10 +115,11 @@ def run_sync(first: date, last: date, verbose: bool = False) -> SyncReport:
             instance=instance,
             run_id=run_id,  # known before the run starts, for the tags naming its process
             tags={**range_tags(first, last), run_health.CLI_TAG: "cli", **run_health.process_tags(run_id)},
-            run_config={"loggers": {"console": {"config": {"verbose": verbose}}}},
+            run_config={"loggers": {"console": {"config": {"verbose": verbose}}},
+                        "ops": {"synced_ledger": {"config": {"dry_run": dry_run, "only_emails": list(only or [])}}}},
             raise_on_error=False,
         )
-    report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last)
+    report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last, dry_run=dry_run)
     for event in result.get_asset_materialization_events():
         read_metadata(report, event.materialization.metadata)
     failures = [e for e in result.all_events if e.is_step_failure]
@@ -132,10 +138,16 @@ def read_metadata(report: SyncReport, metadata: Any) -> None:
         report.funnels = metadata["funnel_counts"].value
     for key, value in metadata.items():
         destination, _, name = key.partition("/")
-        if destination in ("activities", "forms") and isinstance(value.value, int):
+        if destination not in ("activities", "forms"):
+            continue
+        if isinstance(value.value, int) and not isinstance(value.value, bool):
             report.counts.setdefault(destination, {})[name] = value.value
             if name == "posted":
                 report.posted[destination] = value.value
+        elif name == "would_post_payloads":
+            report.payloads[destination] = value.value
+        elif name == "read_back":
+            report.read_back[destination] = value.value
 
 
 # DuckDB raises its own (an InterruptException, or a RuntimeError "Query interrupted") when the
@@ -176,13 +188,37 @@ def format_report(report: SyncReport) -> str:
     for destination, counts in report.funnels.items():
         chain = " -> ".join(f"{n} {FUNNEL_LABELS[stage]}" for stage, n in counts.items())
         lines.append(f"{destination}: {chain}")
+        if report.dry_run:
+            lines += dry_run_lines(destination, report.counts.get(destination, {}), report.payloads.get(destination, []))
+            continue
         lines += outcome_lines(destination, report.counts.get(destination, {}))
+        for entry in report.read_back.get(destination, []):
+            found = "found again in Upsales" if entry["found"] else "NOT found again in Upsales"
+            lines.append(f"{destination}: {entry['event_key']} posted as Upsales id {entry['upsales_id']}, {found}")
+    if report.dry_run and report.success:
+        lines.append("Dry run: nothing was posted and the ledger was not written.")
+        return "\n".join(lines)
     if report.interrupted:
         lines.append(f"Run INTERRUPTED in {(report.error or '').split(':')[0] or 'a step'}: posts that were "
                      f"in flight are looked up in Upsales by the next sync, which posts the rest.")
     else:
         lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
     return "\n".join(lines)
+
+
+def dry_run_lines(destination: str, counts: dict[str, int], payloads: list[Any]) -> list[str]:
+    """A dry run: how many would be posted, and the first payloads as they would be sent."""
+    if "would_post" not in counts:
+        return []
+    verb = "submit" if destination == "forms" else "post"
+    line = f"{destination}: would {verb} {counts['would_post']}"
+    if counts.get("found_in_upsales"):
+        line += f" ({counts['found_in_upsales']} more are already in Upsales and would only be recorded)"
+    lines = [line]
+    if payloads:
+        lines.append(f"{destination}: the first {len(payloads)} as they would be sent:")
+        lines += [f"  {json.dumps(payload, ensure_ascii=False, default=str)}" for payload in payloads]
+    return lines
 
 
 def outcome_lines(destination: str, counts: dict[str, int]) -> list[str]:
@@ -222,7 +258,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     interrupt_on_sigterm()
     try:
-        report = run_sync(first, last, verbose=args.verbose)
+        report = run_sync(first, last, verbose=args.verbose, dry_run=args.dry_run, only=args.only)
     except SlotWaitTimeout as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -288,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="materialize the chain for a window of days as one Dagster run")
     sync.add_argument("--start", help="first UTC day, YYYY-MM-DD (default: start of the lookback window)")
     sync.add_argument("--end", help="last UTC day, YYYY-MM-DD (default: today)")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="run the chain, post nothing: print what would be posted, the first payloads in full")
+    sync.add_argument("--only", action="append", metavar="EMAIL",
+                      help="post only this viewer's views (repeatable), then read each one back from Upsales")
     sync.add_argument("--verbose", action="store_true",
                       help="print Dagster's whole log, failures with their tracebacks")
     sync.set_defaults(handler=cmd_sync)

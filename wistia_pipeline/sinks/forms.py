@@ -29,6 +29,7 @@ SINGLE_FORM_NAME = "Wistia video views"
 PER_PROJECT_OR_VIDEO_PREFIX = "Wistia: "
 FORM_DESCRIPTION = "Created by wistia_pipeline: Wistia Turnstile conversions."
 NO_PROJECT = "(no project)"
+DRY_RUN_FORM_UUID = "(the form is created on the first real post)"
 
 # Extra fields carry the view; `Extra.wistia_event_key` is how a submission is found again.
 EVENT_KEY_FIELD = "Extra.wistia_event_key"
@@ -118,8 +119,10 @@ class FormSink:
 
     destination = DESTINATION
 
-    def __init__(self, client: UpsalesClient, settings: Settings, con: duckdb.DuckDBPyConnection):
+    def __init__(self, client: UpsalesClient, settings: Settings, con: duckdb.DuckDBPyConnection,
+                 dry_run: bool = False):
         self.client = client
+        self.dry_run = dry_run  # find forms, never create one (a dry run makes no POST)
         self.settings = settings
         self.con = con
         self._customer_id: int | None = settings.upsales_customer_id
@@ -143,6 +146,8 @@ class FormSink:
         name = form_name(view, self.settings.form_policy)
         if name not in self._forms:
             found = self.client.find_forms_by_name(name)
+            if not found and self.dry_run:
+                return 0, DRY_RUN_FORM_UUID, name
             form = found[0] if found else self.client.create_form(form_definition(name))
             if not found:
                 self.forms_created.append(name)
@@ -200,6 +205,11 @@ class FormSink:
                 found[key] = submission_id
                 self.found_in[key] = (form_id, name)
         return found
+
+    def refresh(self) -> None:
+        """Forget what was read back, so a read-back after posting sees the new submissions."""
+        self._submitted_keys.clear()
+        self._everywhere = None
 
     def submissions_everywhere(self) -> dict[str, tuple[str, int, str]]:
         """event_key -> (submission id, form id, form name) over every form this pipeline may have

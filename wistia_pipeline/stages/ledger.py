@@ -15,6 +15,7 @@ stop the destination and leave every view queued for the next run.
 """
 
 
+import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,6 +24,7 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
@@ -51,10 +53,12 @@ SYSTEMATIC_REFUSALS = 5
 NOT_A_REFUSAL = frozenset({401, 403, 404, 405, 407, 408, 409, 421, 425, 429})
 
 
-def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module.DuckDBPyConnection) -> dict[str, Any]:
+def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module.DuckDBPyConnection,
+                dry_run: bool = False) -> dict[str, Any]:
     """One sink per enabled destination, in posting order."""
     client = upsales.get_client()
-    makers = {"activities": lambda: ActivitySink(client, settings), "forms": lambda: FormSink(client, settings, con)}
+    makers = {"activities": lambda: ActivitySink(client, settings),
+              "forms": lambda: FormSink(client, settings, con, dry_run=dry_run)}
     return {destination: makers[destination]() for destination in settings.destinations}
 
 
@@ -183,16 +187,19 @@ def settle_refusals(con: duckdb_module.DuckDBPyConnection, destination: str, sta
 POST_THREADS = 6
 
 
-def candidate_batches(con: duckdb_module.DuckDBPyConnection, first: date, last: date,
-                      destination: str) -> Iterator[list[dict[str, Any]]]:
+def candidate_batches(con: duckdb_module.DuckDBPyConnection, first: date, last: date, destination: str,
+                      only: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
     """The queued views of the destination, any day, oldest first, in batches of POST_BATCH, each
-    read completely.
+    read completely; with `only`, those of these viewers' emails alone.
 
     They are staged in a temp table rather than streamed from an open cursor: a reader left open
     keeps a DuckDB transaction alive across the run's ledger writes and makes each of them ten
     times slower. The temp table keeps them out of Python (it spills under DuckDB's memory cap).
     """
-    con.execute(db.sql("ledger_post_queue"), [first, last, destination])
+    unknown_to_ledger = con.execute("SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?",
+                                    [destination]).fetchone()[0]
+    con.execute(db.sql("ledger_post_queue"), [first, last, destination, unknown_to_ledger,
+                                              [e.strip().lower() for e in only] if only else None])
     try:
         position = 0
         while True:
@@ -274,8 +281,9 @@ class Poster:
 
 
 def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date, last: date,
-                   run_id: str, log: Any) -> dict[str, Any]:
-    """Post every queued view once: intent in the ledger, post, then the Upsales id.
+                   run_id: str, log: Any, only: list[str] | None = None) -> dict[str, Any]:
+    """Post every queued view once (with `only`: those of these emails): intent in the ledger,
+    post, then the Upsales id.
 
     Queues the window's new candidates first (see `enqueue`); the synced_ledger asset does that
     before any call to Upsales, and doing it again here is a no-op.
@@ -285,7 +293,7 @@ def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date
     with ThreadPoolExecutor(max_workers=POST_THREADS, thread_name_prefix="upsales-post") as pool:
         poster = Poster(con, sink, run_id, stats, log, pool)
         try:
-            with closing(candidate_batches(con, first, last, sink.destination)) as batches:
+            with closing(candidate_batches(con, first, last, sink.destination, only)) as batches:
                 for views in batches:
                     stats.new += len(views)
                     stats.carried_over += sum(1 for view in views if view["carried_over"])
@@ -299,6 +307,41 @@ def post_new_views(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date
             poster.drain()
             settle_refusals(con, sink.destination, stats, run_id)
     return stats.as_dict()
+
+
+# Payloads a dry run shows, per destination.
+DRY_RUN_SHOWN = 10
+
+
+def dry_run_plan(con: duckdb_module.DuckDBPyConnection, sink: Any, first: date, last: date,
+                 only: list[str] | None = None) -> dict[str, Any]:
+    """What a sync would post now, without writing the ledger or posting: the queue as a real run
+    would build it, Upsales' existence checks (reads only), and the first payloads exactly as
+    they would be sent (the API key is a header, never in a payload)."""
+    plan: dict[str, Any] = {"would_post": 0, "found_in_upsales": 0, "unconfirmed": 0, "payloads": []}
+    with closing(candidate_batches(con, first, last, sink.destination, only)) as batches:
+        for views in batches:
+            existing = sink.find_existing(views)
+            plan["found_in_upsales"] += len(existing)
+            for view in views:
+                if view["event_key"] in existing:
+                    continue
+                plan["would_post"] += 1
+                plan["unconfirmed"] += view["ledger_status"] == "in_flight"  # looked up first
+                if len(plan["payloads"]) < DRY_RUN_SHOWN:
+                    plan["payloads"].append(sink.payload(view))
+    return plan
+
+
+def read_back(sink: Any, con: duckdb_module.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    """This run's posts, each looked up again in Upsales (`sync --only`: proof it is there)."""
+    rows = con.execute("SELECT event_key, external_id, form_id, upsales_id FROM synced_ledger "
+                       "WHERE destination = ? AND run_id = ? AND status = 'posted' ORDER BY posted_at",
+                       [sink.destination, run_id]).fetchall()
+    getattr(sink, "refresh", lambda: None)()  # read-backs from before the posts are stale
+    found = sink.find_posted_many([(key, external_id, form_id) for key, external_id, form_id, _ in rows])
+    return [{"event_key": key, "upsales_id": upsales_id, "found": found.get(key) == upsales_id}
+            for key, _, _, upsales_id in rows]
 
 
 def prepare_batch(sink: Any, views: list[dict[str, Any]], stats: PostStats,
@@ -395,6 +438,17 @@ def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any
     stats.accepted()
 
 
+class SyncConfig(dg.Config):
+    """Run config of the ledger step (the UI's launchpad, `wistia-pipeline sync --dry-run/--only`)."""
+
+    dry_run: bool = Field(default=False, description=(
+        "Everything but posting: the chain runs, the ledger is not written, nothing is POSTed; the "
+        "materialization shows how many views would be posted and the first payloads."))
+    only_emails: list[str] = Field(default_factory=list, description=(
+        "Post only the views of these viewers' emails (any case), with every ledger rule, then read "
+        "each new entry back from Upsales. Empty: every queued view."))
+
+
 @dg.asset(
     **STAGE_ASSET_ARGS,
     deps=[filtered_views],
@@ -407,10 +461,14 @@ def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any
         "every view is in table view_outcomes; the history of failed attempts in ledger_attempts."
     ),
 )
-def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource) -> dg.MaterializeResult:
+def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb: DuckDBResource,
+                  upsales: UpsalesResource) -> dg.MaterializeResult:
     settings = load_settings()
     first, last = day_window(context)
     run_id = context.run.run_id
+    only = [email.strip().lower() for email in config.only_emails if email.strip()] or None
+    if config.dry_run:
+        return dry_run(context, settings, duckdb, upsales, first, last, only)
     funnels: dict[str, dict[str, int]] = {}
     metadata: dict[str, Any] = {}
     problems: list[str] = []  # one line each, the first is shown
@@ -426,7 +484,7 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
             # One destination failing (Upsales' form endpoint down, say) does not stop the other.
             try:
                 reconciled = reconcile_in_flight(con, sink, run_id)
-                stats = post_new_views(con, sink, first, last, run_id, context.log)
+                stats = post_new_views(con, sink, first, last, run_id, context.log, only)
             except AuthError:
                 raise
             except ApiError as error:
@@ -452,6 +510,11 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
                 metadata["forms/created"] = ", ".join(sink.forms_created) or "none"
             if stats["systematic"]:
                 systematic.append(f"{destination}: {stats['systematic']}")
+            if only:
+                checked = read_back(sink, con, run_id)
+                metadata[f"{destination}/read_back"] = dg.MetadataValue.json(checked)
+                problems += [f"{destination}: {c['event_key']} posted as {c['upsales_id']} but not found again "
+                             f"in Upsales" for c in checked if not c["found"]]
             problems += [f"{destination}: {e}" for e in stats["errors"]]
             unposted += stats["failed"]
             rejected += stats["rejected"]
@@ -478,7 +541,38 @@ def synced_ledger(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
     return dg.MaterializeResult(metadata=metadata)
 
 
+def dry_run(context: dg.AssetExecutionContext, settings: Settings, duckdb: DuckDBResource,
+            upsales: UpsalesResource, first: date, last: date, only: list[str] | None) -> dg.MaterializeResult:
+    """`dry_run`: what would be posted, per destination; Upsales is read, never written, nor the ledger."""
+    metadata: dict[str, Any] = {"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}"}
+    with db.connect(duckdb) as con:
+        upsales.get_client().verify()
+        for destination, sink in build_sinks(settings, upsales, con, dry_run=True).items():
+            plan = dry_run_plan(con, sink, first, last, only)
+            metadata[f"{destination}/would_post"] = plan["would_post"]
+            metadata[f"{destination}/found_in_upsales"] = plan["found_in_upsales"]
+            metadata[f"{destination}/unconfirmed"] = plan["unconfirmed"]
+            metadata[f"{destination}/would_post_payloads"] = dg.MetadataValue.json(plan["payloads"])
+            shown = len(plan["payloads"])
+            metadata[f"{destination}/would_post_preview"] = dg.MetadataValue.md(
+                f"**Would post {plan['would_post']}** ({destination}; first {shown} payloads as they would be "
+                f"sent):\n\n```json\n{json.dumps(plan['payloads'], indent=2, ensure_ascii=False, default=str)}\n```")
+            context.log.info(f"dry run: {destination} would post {plan['would_post']}")
+    return dg.MaterializeResult(metadata=metadata)
+
+
 PREVIEW_ROWS = 20
+
+
+def posted_preview(con: duckdb_module.DuckDBPyConnection, run_id: str, destination: str) -> str:
+    """This run's posts to one destination, the first PREVIEW_ROWS, saying how many there were."""
+    total = con.execute("SELECT count(*) FROM synced_ledger WHERE run_id = ? AND status = 'posted' "
+                        "AND destination = ?", [run_id, destination]).fetchone()[0]
+    table = db.preview_markdown(
+        con, "SELECT event_key, day, upsales_id, client_id, contact_id, form_name, score, value "
+             "FROM synced_ledger WHERE run_id = ? AND status = 'posted' AND destination = ? ORDER BY posted_at",
+        [run_id, destination], limit=PREVIEW_ROWS)
+    return f"**{min(total, PREVIEW_ROWS)} of {total}** posted by this run to {destination}\n\n{table}"
 
 
 def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: date, run_id: str,
@@ -503,11 +597,8 @@ def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: da
         "days": f"{first.isoformat()} .. {last.isoformat()}",
         "outcomes": dg.MetadataValue.md("\n".join(lines)),
         **metadata,
-        "posted_this_run": dg.MetadataValue.md(db.preview_markdown(
-            con,
-            "SELECT destination, event_key, day, upsales_id, client_id, contact_id, score, value "
-            "FROM synced_ledger WHERE run_id = ? AND status = 'posted' ORDER BY destination, posted_at",
-            [run_id], limit=PREVIEW_ROWS)),
+        **{f"posted_this_run/{destination}": dg.MetadataValue.md(posted_preview(con, run_id, destination))
+           for destination in destinations},
         # What the ledger holds for these days, this run's posts or not (newest first).
         "preview": dg.MetadataValue.md(db.preview_markdown(
             con,
