@@ -232,6 +232,10 @@ def outcome_lines(destination: str, counts: dict[str, int]) -> list[str]:
         extras.append(f"{counts['carried_over']} of the queue from days before this window")
     if counts.get("found_in_upsales"):
         extras.append(f"{counts['found_in_upsales']} found already in Upsales and recorded")
+    looked_up = counts.get("reconciled_found", 0) + counts.get("reconciled_missing", 0)
+    if looked_up:
+        extras.append(f"{looked_up} left unconfirmed by earlier runs looked up: {counts.get('reconciled_found', 0)} "
+                      f"found, {counts.get('reconciled_missing', 0)} missing and offered again")
     lines = [posted + (f" ({'; '.join(extras)})" if extras else "")]
     left = [(counts.get("unconfirmed", 0), "unconfirmed (maybe stored: looked up before any new post)"),
             (counts.get("not_attempted", 0), "never attempted"),
