@@ -309,6 +309,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Every API assumption, checked on the configured accounts; writes only with --write-test."""
+    from wistia_pipeline.operations.doctor import format_checks
+    from wistia_pipeline.operations.probe import run_probe
+    from wistia_pipeline.rules import is_valid_email
+
+    if args.write_test is not None and not is_valid_email(args.write_test.strip()):
+        raise UsageError(f"--write-test needs the email of a contact in Upsales, got {args.write_test!r}")
+    checks = run_probe(write_test=args.write_test)
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    print(format_checks(checks, colour=colour))
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from wistia_pipeline.sandbox.runner import run_sandbox
 
@@ -354,6 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check every setting, the DuckDB file and both API tokens")
     doctor.set_defaults(handler=cmd_doctor)
+
+    probe = commands.add_parser("probe", help="check every API behaviour the pipeline relies on, on your accounts "
+                                              "(read-only unless --write-test)")
+    probe.add_argument("--write-test", metavar="EMAIL",
+                       help="also post one test activity (and, with forms on, one form submission) for the "
+                            "contact with this email, read it back and delete it")
+    probe.set_defaults(handler=cmd_probe)
 
     sandbox = commands.add_parser("sandbox", help="start the local Wistia and Upsales emulators with demo data")
     sandbox.add_argument("--wistia-port", type=int, default=0)

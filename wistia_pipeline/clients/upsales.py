@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -165,6 +166,12 @@ class UpsalesClient:
 
     # -- contacts ------------------------------------------------------------------------
 
+    def get_contacts(self, limit: int = 1, **filters: Any) -> list[dict]:
+        """One page of contacts (``GET /v2/contacts?limit=``), ``filters`` as ``field=op:value``
+        params: `probe` takes a known contact from it to check the look-ups the pipeline makes."""
+        data, _ = self._list(CONTACTS_PATH, {**filters, "limit": limit})
+        return data
+
     def iter_contacts_by_emails(
         self, emails: Iterable[str], batch_size: int = DEFAULT_EMAIL_BATCH
     ) -> Iterator[list[dict]]:
@@ -201,6 +208,12 @@ class UpsalesClient:
             )
         return data
 
+    def delete_event(self, event_id: int | str) -> None:
+        """``DELETE /v2/events/{id}`` (answers ``{"error": null}``): `probe --write-test` removes
+        its test entry; the pipeline itself never deletes."""
+        path = f"{EVENTS_PATH}/{int(event_id)}"
+        self.session.request_json("DELETE", path)
+
     def find_events_by_external_id(self, external_id: str) -> list[dict]:
         """Entries carrying ``externalId`` (how a post is found again after a crash)."""
         data, _ = self._list(EVENTS_PATH, {"q": _q("externalId", "eq", external_id)})
@@ -227,6 +240,21 @@ class UpsalesClient:
         for page in self._iter_pages(FORMS_PATH, {"q": _q("name", "eq", name), "sort": "id"}):
             found += [form for form in page if isinstance(form, dict) and form.get("name") == name]
         return sorted(found, key=lambda form: form.get("id") or 0)
+
+    def get_form(self, form_id: int | str) -> dict:
+        """One form (``GET /v2/forms/{id}``), with its ``fields``: how a ``fieldId`` in a
+        submission's field values is mapped back to the field's name."""
+        path = f"{FORMS_PATH}/{int(form_id)}"
+        data = self._envelope("GET", path).get("data")
+        if not isinstance(data, dict):
+            raise self.session.error(f"Upsales GET {path}: unexpected response shape (data is not an object)",
+                                     status=200, method="GET", path=path)
+        return data
+
+    def delete_form_submit(self, submit_id: int | str) -> None:
+        """``DELETE /v2/formSubmits/{id}``, where Upsales allows it (unverified): `probe
+        --write-test` tries it on its test submission and names the submission when refused."""
+        self.session.request_json("DELETE", f"{FORM_SUBMITS_PATH}/{quote(str(submit_id).strip(), safe='')}")
 
     def iter_forms(self) -> Iterator[list[dict]]:
         """Every form of the account, pages of up to 1000 (a few dozen in a real account)."""

@@ -18,10 +18,11 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import quirks as quirk_switches
 from .server import Emulator, RateDecision, Request, Response, ceil_seconds, json_response, reason_phrase
 
 DEFAULT_LIMIT = 1000
@@ -34,6 +35,8 @@ CUSTOMER_NAME = "Sandbox Sales AB"
 RESERVED_PARAMS = {"limit", "offset", "sort", "q", "token", "f", "f[]"}
 OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "src"}
 _EVENT_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+# The customer's time zone under the quirk `event_date_in_local_time` (CEST).
+LOCAL_UTC_OFFSET = timedelta(hours=2)
 
 NOT_FOUND_HTML = (
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Error</title></head>\n"
@@ -203,7 +206,7 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def _compare(item: Any, op: str, value: Any) -> bool:
+def _compare(item: Any, op: str, value: Any, case_sensitive: bool = False) -> bool:
     """One item value against one filter value (op is never `ne`; callers negate `eq`)."""
     if item is None:
         return op == "eq" and (value is None or str(value).lower() == "null")
@@ -218,8 +221,10 @@ def _compare(item: Any, op: str, value: Any) -> bool:
                 "lt": left < number, "lte": left <= number}[op]
     if isinstance(item, (dict, list)):
         return False
-    # Case-insensitive collation (see module docstring).
-    left, right = str(item).casefold(), "" if value is None else str(value).casefold()
+    # Case-insensitive collation (see module docstring); the quirk `case_sensitive_email` aside.
+    left, right = str(item), "" if value is None else str(value)
+    if not case_sensitive:
+        left, right = left.casefold(), right.casefold()
     return {"eq": left == right, "src": right in left, "gt": left > right, "gte": left >= right,
             "lt": left < right, "lte": left <= right}[op]
 
@@ -231,14 +236,29 @@ class Condition:
     field: str
     op: str
     values: tuple[Any, ...]
+    case_sensitive: bool = False
 
     def matches(self, obj: Any) -> bool:
         items = field_values(obj, self.field)
         if self.op == "ne":
-            return not any(_compare(i, "eq", v) for i in items for v in self.values)
+            return not any(_compare(i, "eq", v, self.case_sensitive) for i in items for v in self.values)
         if not items and self.op == "eq":
             return any(v is None or str(v).lower() == "null" for v in self.values)
-        return any(_compare(i, self.op, v) for i in items for v in self.values)
+        return any(_compare(i, self.op, v, self.case_sensitive) for i in items for v in self.values)
+
+
+class MatchesNothing:
+    """A filter the emulator (under a quirk) does not understand: it matches no item."""
+
+    def matches(self, obj: Any) -> bool:
+        return False
+
+
+def _condition(field: str, op: str, values: tuple[Any, ...], quirks: frozenset[str] | set[str]) -> Any:
+    """A condition, bent by the quirks `case_sensitive_email` and `no_domain_search`."""
+    if field == "email" and op == "src" and "no_domain_search" in quirks:
+        return MatchesNothing()
+    return Condition(field, op, values, case_sensitive=field == "email" and "case_sensitive_email" in quirks)
 
 
 @dataclass(frozen=True)
@@ -264,29 +284,32 @@ def _check_field(field: str, known: set[str]) -> None:
         raise FilterError(f"No such attribute: {field}")
 
 
-def _q_node(data: Any, known: set[str]) -> Any:
+def _q_node(data: Any, known: set[str], quirks: frozenset[str] | set[str] = frozenset()) -> Any:
     """Build a node from one `q` JSON value: a condition, a list (AND) or `{"or": {"q": [...]}}`."""
     if isinstance(data, list):
-        return AllOf(tuple(_q_node(item, known) for item in data))
+        return AllOf(tuple(_q_node(item, known, quirks) for item in data))
     if isinstance(data, dict) and "or" in data:
         inner = data["or"]
         groups = inner.get("q") if isinstance(inner, dict) else inner
         if not isinstance(groups, list):
             raise FilterError("Invalid q: or needs a list of groups")
         as_lists = [group if isinstance(group, list) else [group] for group in groups]
-        return AnyOf(tuple(tuple(_q_node(g, known) for g in group) for group in as_lists))
+        return AnyOf(tuple(tuple(_q_node(g, known, quirks) for g in group) for group in as_lists))
     if isinstance(data, dict) and "a" in data:
         field, op = str(data["a"]), str(data.get("c", "eq"))
         if op not in OPERATORS:
             raise FilterError(f"Invalid comparison type: {op}")
         _check_field(field, known)
         value = data.get("v")
+        if isinstance(value, list) and "ignore_q_lists" in quirks:
+            return MatchesNothing()
         values = tuple(value) if isinstance(value, list) else (value,)
-        return Condition(field, op, values)
+        return _condition(field, op, values, quirks)
     raise FilterError("Invalid q filter")
 
 
-def parse_filters(query: dict[str, list[str]], known: set[str]) -> list[Any]:
+def parse_filters(query: dict[str, list[str]], known: set[str],
+                  quirks: frozenset[str] | set[str] = frozenset()) -> list[Any]:
     """All filters of a list request: `field=op:value` params and `q` JSON params, ANDed."""
     nodes: list[Any] = []
     for name, raws in query.items():
@@ -298,13 +321,13 @@ def parse_filters(query: dict[str, list[str]], known: set[str]) -> list[Any]:
             if not (sep and op in OPERATORS):
                 op, rest = "eq", raw
             values = tuple(rest.split(",")) if op in ("eq", "ne") else (rest,)
-            nodes.append(Condition(name, op, values))
+            nodes.append(_condition(name, op, values, quirks))
     for raw in query.get("q", []):
         try:
             data = json.loads(raw)
         except ValueError:
             raise FilterError("Invalid q: not JSON") from None
-        nodes.append(_q_node(data, known))
+        nodes.append(_q_node(data, known, quirks))
     return nodes
 
 
@@ -364,6 +387,7 @@ class UpsalesEmulator(Emulator):
         self._next_event_id = 22401
         self._next_form_id = 1
         self._next_submit_id = 5001
+        self.quirks = quirk_switches.Quirks(quirk_switches.UPSALES_QUIRKS)  # none on: see quirks.py
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -450,6 +474,8 @@ class UpsalesEmulator(Emulator):
         return error_envelope(429, "TooManyRequests", "Rate limit exceeded, try again later", 429)
 
     def budget_headers(self, decision: RateDecision) -> dict[str, str]:
+        if "no_rate_headers" in self.quirks:
+            return {}
         return {
             "X-RateLimit-Limit": str(decision.limit),
             "X-RateLimit-Remaining": str(decision.remaining),
@@ -485,10 +511,11 @@ class UpsalesEmulator(Emulator):
             if resource not in collections:
                 return self.not_found_page(request)
             load, known = collections[resource]
+            known = known - self._unfilterable(resource)
             if not rest and method == "GET":
                 if resource == "events" and not request.query.get("q"):
                     return validation_error("Missing required parameter: q")
-                return self._list(load(), request, known)
+                return self._list(load(), request, known, serve=lambda item: self._serve(resource, item))
             if not rest and method == "POST" and resource == "events":
                 return self._create_event(request)
             if not rest and method == "POST" and resource == "forms":
@@ -499,11 +526,13 @@ class UpsalesEmulator(Emulator):
                 except ValueError:
                     return validation_error(f"Invalid id: {rest[0]}")
                 if method == "DELETE":
+                    if resource == "events" and "no_event_delete" in self.quirks:
+                        return error_envelope(405, "MethodNotAllowed", "Events cannot be deleted", 405)
                     return self._delete_event(item_id) if resource == "events" else self.not_found_page(request)
                 found = [item for item in load() if item.get("id") == item_id]
                 if not found:
                     return error_envelope(404, "NotFound", f"No {resource} with id {item_id}", 404)
-                return json_response(200, {"error": None, "data": found[0]})
+                return json_response(200, {"error": None, "data": self._serve(resource, found[0])})
             return self.not_found_page(request)
         except FilterError as exc:
             return validation_error(str(exc))
@@ -512,10 +541,48 @@ class UpsalesEmulator(Emulator):
 
     def _self(self) -> Response:
         data = {**API_USER, "clients": [{"clientId": self.customer_id, "name": CUSTOMER_NAME}]}
+        if "no_customer_id_in_self" in self.quirks:
+            data["clients"] = []
         return json_response(200, {"error": None, "data": data})
 
-    def _list(self, items: list[dict[str, Any]], request: Request, known: set[str]) -> Response:
-        """Filter, sort and page; `limit=0` answers the total alone."""
+    # -- quirks (see quirks.py): filters refused, shapes served differently ----------------------
+
+    def _unfilterable(self, resource: str) -> set[str]:
+        """Attributes a quirk makes Upsales refuse to filter on (400 No such attribute)."""
+        refused = {("events", "reject_external_id_filter"): "externalId",
+                   ("forms", "reject_form_name_filter"): "name",
+                   ("formSubmits", "reject_form_submit_filter"): "formId"}
+        return {attribute for (where, quirk), attribute in refused.items() if where == resource and quirk in self.quirks}
+
+    def _serve(self, resource: str, item: Any) -> Any:
+        """An item as answered: stored as always, shaped by the quirks that change read-backs."""
+        if not isinstance(item, dict):
+            return item
+        if resource == "events" and "external_id_in_marketing_custom" in self.quirks and "externalId" in item:
+            external_id = item["externalId"]
+            item = {k: v for k, v in item.items() if k != "externalId"}
+            item["marketingCustom"] = {"externalId": external_id}
+        if "field_values_by_id" in self.quirks:
+            if resource == "forms":
+                ids = self._field_ids(item)
+                item = {**item, "fields": [{**f, "id": ids[f.get("name")]} if isinstance(f, dict) and f.get("name") in ids
+                                           else f for f in item.get("fields") or []]}
+            elif resource == "formSubmits":
+                form = next((f for f in self.forms if f["id"] == item.get("formId")), {})
+                ids = self._field_ids(form)
+                item = {**item, "fieldValues": [
+                    {"fieldId": ids[v["name"]], "value": v.get("value")} if isinstance(v, dict) and v.get("name") in ids
+                    else v for v in item.get("fieldValues") or []]}
+        return item
+
+    @staticmethod
+    def _field_ids(form: dict[str, Any]) -> dict[str, int]:
+        """Numeric ids for a form's fields under `field_values_by_id`: stable, unique per form."""
+        return {f["name"]: f.get("id") or int(form["id"]) * 1000 + n + 1
+                for n, f in enumerate(form.get("fields") or []) if isinstance(f, dict) and f.get("name")}
+
+    def _list(self, items: list[dict[str, Any]], request: Request, known: set[str], serve=None) -> Response:
+        """Filter, sort and page (`serve` shapes each answered item); `limit=0` answers the total alone."""
         try:
             limit = int(request.param("limit", str(DEFAULT_LIMIT)) or DEFAULT_LIMIT)
             offset = int(request.param("offset", "0") or 0)
@@ -524,10 +591,12 @@ class UpsalesEmulator(Emulator):
         if limit < 0 or offset < 0:
             return validation_error("limit and offset must not be negative")
         limit = min(limit, MAX_LIMIT)
-        nodes = parse_filters(request.query, known)
+        nodes = parse_filters(request.query, known, self.quirks)
         selected = [item for item in items if all(node.matches(item) for node in nodes)]
         selected = sort_items(selected, request.query.get("sort", []), known)
         page = selected[offset : offset + limit] if limit else []
+        if serve is not None:
+            page = [serve(item) for item in page]
         body = {"error": None, "metadata": {"total": len(selected), "limit": limit, "offset": offset}, "data": page}
         return json_response(200, body)
 
@@ -584,6 +653,8 @@ class UpsalesEmulator(Emulator):
                 when = datetime.strptime(date_value, "%Y-%m-%d %H:%M:%S")
             except ValueError:
                 return validation_error(f"Invalid date: {date_value}")
+            if "event_date_in_local_time" in self.quirks:
+                when -= LOCAL_UTC_OFFSET
             date_iso = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         else:
             date_iso = now_iso()
@@ -606,7 +677,7 @@ class UpsalesEmulator(Emulator):
         }
         self._next_event_id += 1
         self.events.append(event)
-        return json_response(200, {"error": None, "data": copy.deepcopy(event)})
+        return json_response(200, {"error": None, "data": self._serve("events", copy.deepcopy(event))})
 
     def _delete_event(self, event_id: int) -> Response:
         for event in self.events:
@@ -684,6 +755,10 @@ class UpsalesEmulator(Emulator):
         return Response(200, str(submit["id"]).encode(), "text/plain; charset=utf-8")
 
     # -- admin -----------------------------------------------------------------------------------
+
+    def admin_route(self, request: Request) -> Response:
+        """Adds `/_sandbox/quirks` (see quirks.py) to the base admin routes."""
+        return quirk_switches.admin_route(self.quirks, request) or super().admin_route(request)
 
     def admin_state(self) -> dict[str, Any]:
         return {

@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import re
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from . import quirks as quirk_switches
 from .server import Emulator, RateDecision, Request, Response, ceil_seconds, json_response
 
 EVENTS_MAX_PER_PAGE = 100
@@ -101,6 +102,8 @@ class WistiaEmulator(Emulator):
         self._arrivals: list[list[Any]] = []
         self.medias: list[dict[str, Any]] = []
         self.projects: list[dict[str, Any]] = []
+        self.quirks = quirk_switches.Quirks(quirk_switches.WISTIA_QUIRKS)  # none on: see quirks.py
+        self.local_utc_offset = timedelta(hours=2)  # the account's time zone under `days_in_local_time`
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -260,10 +263,18 @@ class WistiaEmulator(Emulator):
         self._deliver_due()
         media_id = request.param("media_id") or None
         visitor_key = request.param("visitor_key") or None
+        # The quirks `days_in_local_time` and `end_date_exclusive` bend what a day means.
+        shift = self.local_utc_offset if "days_in_local_time" in self.quirks else timedelta(0)
+        exclusive = "end_date_exclusive" in self.quirks
+
+        def in_range(at: datetime) -> bool:
+            day = (at + shift).date()
+            return start <= day < end if exclusive else start <= day <= end
+
         selected = [
             (at, e)
             for at, e in self._events
-            if start <= at.date() <= end
+            if in_range(at)
             and (media_id is None or e.get("media_id") == media_id)
             and (visitor_key is None or e.get("visitor_key") == visitor_key)
         ]
@@ -329,7 +340,8 @@ class WistiaEmulator(Emulator):
         }
 
     def admin_route(self, request: Request) -> Response:
-        """Adds `POST /_sandbox/release`: deliver the late views from another process."""
+        """Adds `POST /_sandbox/release`: deliver the late views from another process; and
+        `/_sandbox/quirks` (see quirks.py)."""
         if request.method == "POST" and request.path.rstrip("/") == "/_sandbox/release":
             return json_response(200, {"released": self.release_hidden()})
-        return super().admin_route(request)
+        return quirk_switches.admin_route(self.quirks, request) or super().admin_route(request)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wistia_pipeline import rules
+from wistia_pipeline.clients.readback import event_external_id
 from wistia_pipeline.clients.upsales import EVENTS_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
 
@@ -80,8 +81,10 @@ class ActivitySink:
         return self._found({external_id: event_key for event_key, external_id, _ in rows if external_id})
 
     def _found(self, by_external_id: dict[str, str]) -> dict[str, str]:
-        """event_key -> Upsales id for the externalIds (keys, mapped to event_keys) Upsales holds."""
+        """event_key -> Upsales id for the externalIds (keys, mapped to event_keys) Upsales holds;
+        an entry's externalId is read at the top level or inside `marketingCustom` (readback)."""
         if not by_external_id:
             return {}
         found = self.client.find_events_by_external_ids(list(by_external_id))
-        return {by_external_id[e["externalId"]]: str(e["id"]) for e in found if e.get("externalId") in by_external_id}
+        return {by_external_id[external_id]: str(e["id"]) for e in found
+                if (external_id := event_external_id(e)) in by_external_id}

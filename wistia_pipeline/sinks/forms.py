@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from wistia_pipeline import rules
+from wistia_pipeline.clients import readback
 from wistia_pipeline.clients.upsales import FORM_SUBMIT_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
 
@@ -70,13 +71,10 @@ def is_pipeline_form(form: Mapping[str, Any]) -> bool:
             or form.get("description") == FORM_DESCRIPTION)
 
 
-def submitted_event_key(submit: Mapping[str, Any]) -> str | None:
-    """The Wistia event_key a submission carries (its field read by `name`, else by `fieldId`)."""
-    for field in submit.get("fieldValues") or []:
-        if isinstance(field, Mapping) and (field.get("name") or field.get("fieldId")) == EVENT_KEY_FIELD \
-                and field.get("value"):
-            return str(field["value"])
-    return None
+def submitted_event_key(submit: Mapping[str, Any], field_names: Mapping[int, str] | None = None) -> str | None:
+    """The Wistia event_key a submission carries: its field read by `name`, else by `fieldId`
+    mapped to a name with the form's fields (`field_names`, readback.form_field_names)."""
+    return readback.field_value(submit, EVENT_KEY_FIELD, field_names)
 
 
 def form_definition(name: str) -> dict[str, Any]:
@@ -134,6 +132,7 @@ class FormSink:
         self._everywhere: dict[str, tuple[str, int, str]] | None = None  # event_key -> (id, form id, name)
         self.found_in: dict[str, tuple[int, str]] = {}  # event_key -> (form id, name) it was found in
         self.forms_created: list[str] = []
+        self._field_names: dict[int, dict[int, str]] = {}  # form id -> field id -> field name
 
     @property
     def customer_id(self) -> int:
@@ -221,11 +220,13 @@ class FormSink:
                 for form in page:
                     if isinstance(form, Mapping) and is_pipeline_form(form) and form.get("id") is not None:
                         forms[int(form["id"])] = str(form["name"])
+                        if field_names := readback.form_field_names(form):
+                            self._field_names[int(form["id"])] = field_names
             self._everywhere = {}
             for form_id, name in sorted(forms.items()):
                 for page in self.client.iter_form_submits(form_id):
                     for submit in page:
-                        key = submitted_event_key(submit) if isinstance(submit, Mapping) else None
+                        key = self._event_key(submit, form_id)
                         if key is not None:
                             self._everywhere.setdefault(key, (str(submit.get("id")), form_id, name))
         return self._everywhere
@@ -248,8 +249,17 @@ class FormSink:
             keys: dict[str, str] = {}
             for page in self.client.iter_form_submits(form_id):
                 for submit in page:
-                    key = submitted_event_key(submit) if isinstance(submit, Mapping) else None
+                    key = self._event_key(submit, form_id)
                     if key is not None:
                         keys.setdefault(key, str(submit.get("id")))
             self._submitted_keys[form_id] = keys
         return self._submitted_keys[form_id].get(event_key)
+
+    def _event_key(self, submit: Any, form_id: int) -> str | None:
+        """A submission's event_key; when its field values carry only `fieldId`s, the form's fields
+        (from the forms list, else `GET /v2/forms/{id}`, once per form) name them."""
+        if not isinstance(submit, Mapping):
+            return None
+        if readback.needs_field_names(submit) and form_id not in self._field_names:
+            self._field_names[form_id] = readback.form_field_names(self.client.get_form(form_id))
+        return submitted_event_key(submit, self._field_names.get(form_id))
