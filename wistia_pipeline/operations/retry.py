@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 from dagster_duckdb import DuckDBResource
 
@@ -46,6 +47,9 @@ def retry(db_path: str, destination: str, status: str = "rejected", *, start: da
         raise RetryError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
     if start and end and start > end:
         raise RetryError(f"--start {start} is after --end {end}")
+    if not Path(db_path).exists():
+        raise RetryError(f"no sync has run yet: {db_path} does not exist (point WISTIA_PIPELINE_DB at the "
+                         f"pipeline's DuckDB file)")
     email = email.strip().lower() if email else None
     with db.connect(DuckDBResource(database=db_path)) as con, db.transaction(con):
         db.run_script(con, "ledger_retry", [destination, list(STATUSES[status]), start, end, email,

@@ -83,3 +83,11 @@ def test_nothing_to_re_offer_and_bad_values_say_so_in_one_line(ledger_file, caps
     assert capsys.readouterr().err.strip() == "error: --start 2026-03-31 is after --end 2026-03-01"
     assert cli.main(["retry", "--destination", "activities", "--start", "yesterday"]) == 2
     assert "--start must be a date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_without_a_duckdb_file_it_says_so_and_creates_none(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "nowhere" / "pipeline.duckdb"
+    monkeypatch.setenv("WISTIA_PIPELINE_DB", str(missing))
+    assert cli.main(["retry", "--destination", "activities"]) == 2
+    assert capsys.readouterr().err.startswith("error: no sync has run yet:")
+    assert not missing.exists() and not missing.parent.exists()
