@@ -17,8 +17,6 @@ from dotenv import load_dotenv
 from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, Settings, SettingsError, variable
 from wistia_pipeline.stages.common import FUNNEL_LABELS
 
-EARLIEST_DAY = date(2024, 1, 1)  # the first daily partition
-
 
 class UsageError(Exception):
     """A command-line value the user must fix; printed as one line."""
@@ -66,8 +64,9 @@ def sync_window(start: str | None, end: str | None, settings: Settings, today: d
         raise UsageError(f"--start {first} is after --end {last}")
     if last > today:
         raise UsageError(f"--end {last} is in the future (today is {today} UTC)")
-    if first < EARLIEST_DAY:
-        raise UsageError(f"--start {first} is before the first partition {EARLIEST_DAY} (Wistia keeps 2 years)")
+    if first < settings.partitions_start:  # the stage assets' first partition (stages.common)
+        raise UsageError(f"--start {first} is before the first partition {settings.partitions_start} "
+                         f"(PARTITIONS_START; Wistia keeps events for 2 years)")
     return first, last
 
 

@@ -375,22 +375,49 @@ def count(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date, w
     return con.execute(query, [first, last, *params]).fetchone()[0]
 
 
+# A preview cell longer than this is cut (and the table says so); a URL in it is never cut.
+PREVIEW_CELL_CHARS = 200
+_URL = re.compile(r"https?://\S+")
+
+
+def preview_cell(value: Any, limit: int = PREVIEW_CELL_CHARS) -> tuple[str, bool]:
+    """One value as a markdown table cell, and whether it was cut: whole up to `limit`
+    characters; past that cut, but never inside a URL (a heatmap link must stay usable)."""
+    text = "" if value is None else str(value).replace("\n", " ")
+    end = limit
+    for url in _URL.finditer(text):
+        if url.start() < end < url.end():
+            end = url.end()
+    cut = len(text) > end
+    if cut:
+        text = text[:end] + " …"
+    return text.replace("|", "\\|"), cut
+
+
 def preview_markdown(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], limit: int = 10) -> str:
-    """The first rows of a query as a markdown table for the Dagster UI."""
+    """The first rows of a query as a markdown table for the Dagster UI, with a line under it
+    saying how many rows of how many it shows and whether a cell was cut: a preview that
+    silently drops rows or characters reads as the whole table."""
     relation = con.execute(f"SELECT * FROM ({query}) LIMIT {int(limit)}", list(params))
     columns = [d[0] for d in relation.description]
     rows = relation.fetchall()
     if not rows:
         return "_no rows_"
+    total = len(rows)
+    if total == limit:
+        total = con.execute(f"SELECT count(*) FROM ({query})", list(params)).fetchone()[0]
 
-    def cell(value: Any) -> str:
-        text = "" if value is None else str(value)
-        text = text.replace("|", "\\|").replace("\n", " ")
-        return text if len(text) <= 60 else text[:57] + "..."
-
+    any_cut = False
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    for row in rows:
+        cells = [preview_cell(v) for v in row]
+        any_cut = any_cut or any(cut for _, cut in cells)
+        lines.append("| " + " | ".join(text for text, _ in cells) + " |")
+    shown = f"{len(rows)} of {total} rows" if total > len(rows) else f"all {total} row{'s' if total != 1 else ''}"
+    note = f"_{shown}"
+    if any_cut:
+        note += f"; cells over {PREVIEW_CELL_CHARS} characters cut at … (URLs kept whole)"
+    return "\n".join(lines) + "\n\n" + note + "_"
 
 
 def column_schema(con: duckdb.DuckDBPyConnection, table: str):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,14 @@ DEFAULT_DB_PATH = "data/wistia_pipeline.duckdb"
 DEFAULT_DB_LOCK_TIMEOUT_S = 300
 # DEFAULT_WISTIA_MAX_PAGES (20000 pages of one day, 2,000,000 views) lives with the Wistia client.
 FORM_POLICIES = ("single", "project", "video")
+# The first daily partition (UTC day) of every stage asset, and the earliest day `sync --start`
+# accepts. A fixed date, never one computed from today: a start that moved every day would give
+# Dagster a new partitions definition each day (backfills and the partition status are keyed on
+# it). 2026-01-01 is before any day this pipeline (written in 2026) has synced; a deployment sets
+# PARTITIONS_START to its first synced day (or up to two years back: Wistia keeps events that
+# long), so the UI's "filled" counts only days that can hold views. `make run` sets the demo's
+# first day.
+DEFAULT_PARTITIONS_START = "2026-01-01"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -54,6 +63,7 @@ class Settings:
     alert_webhook_url: str = ""
     db_lock_timeout_s: int = DEFAULT_DB_LOCK_TIMEOUT_S
     wistia_max_pages: int = DEFAULT_WISTIA_MAX_PAGES
+    partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -97,6 +107,7 @@ class Settings:
             "ALERT_WEBHOOK_URL": describe_webhook(self.alert_webhook_url),
             "DB_LOCK_TIMEOUT_S": str(self.db_lock_timeout_s),
             "WISTIA_MAX_PAGES": str(self.wistia_max_pages),
+            "PARTITIONS_START": self.partitions_start.isoformat(),
         }
 
 
@@ -226,6 +237,17 @@ def _max_pages(name: str, value: str) -> int:
     return _int(name, value, low=1, high=10**7, accepts="a whole number of pages from 1 to 10000000")
 
 
+def _day(name: str, value: str) -> date:
+    """A UTC day as YYYY-MM-DD, not after today (a start in the future would leave no partition)."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+    if len(value) != 10 or day > datetime.now(timezone.utc).date():
+        raise SettingsError(f"{name} must be a date as YYYY-MM-DD, not after today (UTC), got {value!r}")
+    return day
+
+
 def _form_policy(name: str, value: str) -> str:
     return _choice(name, value.lower(), FORM_POLICIES)
 
@@ -258,6 +280,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ALERT_WEBHOOK_URL", "alert_webhook_url", "", _optional_url, secret=True),
     Variable("DB_LOCK_TIMEOUT_S", "db_lock_timeout_s", str(DEFAULT_DB_LOCK_TIMEOUT_S), _lock_timeout),
     Variable("WISTIA_MAX_PAGES", "wistia_max_pages", str(DEFAULT_WISTIA_MAX_PAGES), _max_pages),
+    Variable("PARTITIONS_START", "partitions_start", DEFAULT_PARTITIONS_START, _day),
 )
 
 

@@ -53,3 +53,24 @@ def test_missing_token(missing):
 def test_both_destinations_off_is_an_error():
     with pytest.raises(SettingsError, match="enable at least one destination"):
         Settings.from_env({**TOKENS, "SYNC_ACTIVITIES": "false"})
+
+
+def test_partitions_start_defaults_to_a_fixed_day():
+    """The same start on every day (a start moving with today would redefine the partitions daily)."""
+    from datetime import date
+
+    from wistia_pipeline.settings import DEFAULT_PARTITIONS_START, variable
+
+    assert DEFAULT_PARTITIONS_START == "2026-01-01"
+    assert variable("PARTITIONS_START").default == DEFAULT_PARTITIONS_START
+    assert Settings.from_env(TOKENS).partitions_start == date(2026, 1, 1)
+    assert Settings.from_env({**TOKENS, "PARTITIONS_START": " 2025-12-01 "}).partitions_start == date(2025, 12, 1)
+    assert Settings.from_env(TOKENS).describe()["PARTITIONS_START"] == "2026-01-01"
+
+
+@pytest.mark.parametrize("value", ["2026-13-01", "yesterday", "20260101", "2999-01-01"])
+def test_a_bad_partitions_start_names_the_variable(value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**TOKENS, "PARTITIONS_START": value})
+    assert str(caught.value).startswith("PARTITIONS_START must be a date as YYYY-MM-DD")
+    assert "\n" not in str(caught.value)

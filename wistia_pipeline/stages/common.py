@@ -2,33 +2,71 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 import dagster as dg
 import duckdb
 
 from wistia_pipeline import db, run_health
-from wistia_pipeline.settings import Settings, SettingsError
+from wistia_pipeline.settings import Settings, SettingsError, variable
+
+# `backfill_policy` (below) is a beta parameter of @asset: Dagster warns once per asset every time
+# the definitions are imported, i.e. five blocks on every CLI call and code-server start. We use
+# it on purpose (one run per range of days), so that one message, and only it, is silenced, here,
+# before any stage module defines its asset.
+warnings.filterwarnings(
+    "ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta", category=dg.BetaWarning,
+)
 
 GROUP = "wistia_to_upsales"
 # Every asset that writes the DuckDB file runs in this pool (size 1, see dagster.yaml), so a
 # scheduled run, a UI materialization and a backfill take turns instead of meeting a file lock.
 DUCKDB_POOL = "wistia_duckdb"
 
-# One partition per UTC day of `received_at`; end_offset=1 makes today a partition. Wistia keeps
-# events for two years, so a backfill can reach back to the start date at most.
-daily_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC", end_offset=1)
 
-STAGE_ASSET_ARGS: dict[str, Any] = dict(
-    partitions_def=daily_partitions,
-    # One run covers a whole range of days (the lookback window, a backfill) in one pass.
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-    pool=DUCKDB_POOL,
-    kinds={"duckdb"},
-)
+
+def partitions_start(env: Mapping[str, str] | None = None) -> date:
+    """The first partition: PARTITIONS_START (settings.py says why its default is a fixed date), or
+    its default when the value is bad (the run then stops on the setting's one-line error)."""
+    var = variable("PARTITIONS_START")
+    try:
+        return var.parse(os.environ if env is None else env)
+    except SettingsError:
+        return var.parser(var.name, var.default)
+
+
+def build_partitions(start: date) -> dg.DailyPartitionsDefinition:
+    """One partition per UTC day of `received_at` from `start`; end_offset=1 makes today one."""
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
+
+
+@cache
+def _stage_definitions() -> dict[str, Any]:
+    partitions = build_partitions(partitions_start())
+    return {
+        "daily_partitions": partitions,
+        "STAGE_ASSET_ARGS": dict(
+            partitions_def=partitions,
+            # One run covers a whole range of days (the lookback window, a backfill) in one pass.
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            group_name=GROUP,
+            pool=DUCKDB_POOL,
+            kinds={"duckdb"},
+        ),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """`daily_partitions` and `STAGE_ASSET_ARGS`, built on first use rather than at import: the CLI
+    imports this module before it reads `.env`, and PARTITIONS_START may be set there."""
+    if name in ("daily_partitions", "STAGE_ASSET_ARGS"):
+        return _stage_definitions()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def day_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -66,11 +104,19 @@ FUNNEL_LABELS = {
 FUNNEL_STAGES = ("events", "converted", "matched", "at_min_percent", "in_projects")
 
 
+class Funnel(dict):
+    """Stage name -> views, remembering the days it counts (so its metadata can name them)."""
+
+    def __init__(self, counts: Mapping[str, int], first: date, last: date) -> None:
+        super().__init__(counts)
+        self.first, self.last = first, last
+
+
 def funnel(con: duckdb.DuckDBPyConnection, first: date, last: date, destination: str = "activities",
-           upto: str = "in_projects", new: int | None = None) -> dict[str, int]:
+           upto: str = "in_projects", new: int | None = None) -> Funnel:
     """Stage counts of the window for one destination up to stage `upto`, from the stage tables."""
     row = con.execute(db.sql("funnel"), [first, last, destination]).fetchone()
-    counts = dict(zip(FUNNEL_STAGES[: FUNNEL_STAGES.index(upto) + 1], row))
+    counts = Funnel(zip(FUNNEL_STAGES[: FUNNEL_STAGES.index(upto) + 1], row), first, last)
     if counts.get("matched", 0) is None:  # the forms branch does not match
         del counts["matched"]
     if new is not None:
@@ -78,10 +124,25 @@ def funnel(con: duckdb.DuckDBPyConnection, first: date, last: date, destination:
     return counts
 
 
+def window_label(first: date, last: date) -> str:
+    """The run's days in words: Dagster shows one run's metadata under every partition it
+    materialized ("Partition 2026-11-26 materialized"), so say it counts the whole window."""
+    days = (last - first).days + 1
+    return f"{first.isoformat()} .. {last.isoformat()} (this run's {days} day{'s' if days != 1 else ''})"
+
+
 def funnel_metadata(counts_by_destination: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
-    """The funnel as a one-line arrow chain per destination plus a markdown table."""
+    """The funnel as a one-line arrow chain per destination plus a markdown table, titled with the
+    run's window when the counts know it (they come from `funnel`)."""
     metadata: dict[str, Any] = {}
     lines = ["| destination | stage | views |", "|---|---|---|"]
+    windows = {(c.first, c.last) for c in counts_by_destination.values() if isinstance(c, Funnel)}
+    if len(windows) == 1:
+        first, last = windows.pop()
+        metadata["window"] = window_label(first, last)
+        days = (last - first).days + 1
+        lines.insert(0, f"**This run's funnel, over its {days} day{'s' if days != 1 else ''} "
+                        f"{first.isoformat()} .. {last.isoformat()}** (each of its partitions shows it)\n")
     for destination, counts in counts_by_destination.items():
         metadata[f"funnel_{destination}"] = " -> ".join(str(v) for v in counts.values())
         lines += [f"| {destination} | {FUNNEL_LABELS[k]} | {v} |" for k, v in counts.items()]
@@ -92,13 +153,15 @@ def funnel_metadata(counts_by_destination: Mapping[str, Mapping[str, int]]) -> d
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date,
                    preview_query: str | None = None, preview_params: Sequence[Any] = ()) -> dict[str, Any]:
-    """Row count, column schema and a preview of the window's rows, for the asset page."""
+    """Row count, column schema and a preview of the window's rows (saying how many of how many),
+    for the asset page; `window` says the counts are the run's whole range of days."""
     query = preview_query or f"SELECT * FROM {table} WHERE day BETWEEN ? AND ? ORDER BY day, event_key"
     params = preview_params if preview_query else (first, last)
     return {
         "dagster/row_count": db.count(con, table, first, last),
         "dagster/column_schema": db.column_schema(con, table),
         "days": f"{first.isoformat()} .. {last.isoformat()}",
+        "window": window_label(first, last),
         "preview": dg.MetadataValue.md(db.preview_markdown(con, query, params)),
     }
 
