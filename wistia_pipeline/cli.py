@@ -325,11 +325,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from wistia_pipeline.sandbox.runner import run_sandbox
 
+    if args.late_after is None:
+        late_after = "schedule"  # a minute before the schedule's second tick (runner.late_release)
+    else:
+        late_after = None if args.late_after < 0 else args.late_after
     run_sandbox(
         wistia_port=args.wistia_port,
         upsales_port=args.upsales_port,
-        late_after_seconds=None if args.late_after < 0 else args.late_after,
+        late_after_seconds=late_after,
         env_file=Path(args.env_file) if args.env_file else None,
+        db_path=args.db,
+        dagster_home=args.dagster_home,
     )
     return 0
 
@@ -379,8 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--wistia-port", type=int, default=0)
     sandbox.add_argument("--upsales-port", type=int, default=0)
     sandbox.add_argument("--env-file", help="also write the environment to this file (NAME=value lines)")
-    sandbox.add_argument("--late-after", type=float, default=1200.0,
-                         help="seconds until the demo's late views appear (-1: never)")
+    sandbox.add_argument("--db", default="data/demo.duckdb",
+                         help="the demo's DuckDB file, written to the environment as an absolute path")
+    sandbox.add_argument("--dagster-home", default=".dagster_home",
+                         help="the demo's DAGSTER_HOME, written to the environment as an absolute path")
+    sandbox.add_argument("--late-after", type=float, default=None,
+                         help="seconds until the demo's late views appear (-1: never; "
+                              "default: a minute before the schedule's second tick)")
     sandbox.set_defaults(handler=cmd_sandbox)
     return parser
 

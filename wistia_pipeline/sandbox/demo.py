@@ -3,8 +3,11 @@ above 25 % -> 18 in enabled projects -> posted.
 
 Everything is generated from a fixed seed relative to the given UTC `today`, over the three UTC
 days today-2, today-1 and today (received_at between 00:00:05 and 23:59:55), so a run is
-reproducible and independent of the clock. Four qualifying views (two on today-2, two on
-today-1) are *late*: hidden until `release_hidden()`, as Wistia's API shows views with a delay.
+reproducible. Every view is in the past of `now` (default: the current time when `today` is the
+current UTC day): today's views are spread over the part of today already gone, whatever the
+time of day, and only their times depend on it (the funnel, emails, percents and media never
+do). Four qualifying views (two on today-2, two on today-1) are *late*: hidden until
+`release_hidden()`, as Wistia's API shows views with a delay.
 
 Settings (`DemoScenario.env`): MIN_PERCENT_WATCHED=25, WISTIA_PROJECTS="<Product tours hashed
 id>,Webinars" (one by hashed id, one by name), ACTIVITY_SCORE=10, LOOKBACK_DAYS=3, activities on,
@@ -48,6 +51,7 @@ among them). The first run submits 27 to two forms, "Wistia: Product tours" and
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from collections import Counter
@@ -450,10 +454,28 @@ class _EventFactory:
         return event
 
 
-def _times(rng: random.Random, day: date, count: int) -> list[datetime]:
-    """`count` distinct moments in the UTC day, between 00:00:05 and 23:59:55."""
+FIRST_SECOND, LAST_SECOND = 5, 86_395  # of a demo day: 00:00:05 .. 23:59:55
+
+
+def _times(rng: random.Random, day: date, count: int, now: datetime) -> list[datetime]:
+    """`count` moments in the UTC day, between 00:00:05 and 23:59:55, in order and all before
+    `now`: on the day of `now` the day's draws are squeezed, in order, into the whole seconds
+    already gone (distinct while there is room). The random draws are the same at any time of
+    day, so everything drawn after them (media, visitors, event keys) is too."""
     midnight = datetime.combine(day, time(0, 0), tzinfo=timezone.utc)
-    return [midnight + timedelta(seconds=s) for s in sorted(rng.sample(range(5, 86_396), count))]
+    seconds = sorted(rng.sample(range(FIRST_SECOND, LAST_SECOND + 1), count))
+    gone = math.floor((now - midnight).total_seconds()) - 1  # the last whole second before now
+    if gone < LAST_SECOND:
+        high = max(gone, 0)
+        low = min(FIRST_SECOND, high)
+        scale = (high - low) / (LAST_SECOND - FIRST_SECOND)
+        seconds = [low + math.floor((s - FIRST_SECOND) * scale) for s in seconds]
+        if high - low + 1 >= count:  # room for distinct seconds: part the ones squeezed together
+            for i in range(1, count):
+                seconds[i] = max(seconds[i], seconds[i - 1] + 1)
+            for i in reversed(range(count)):
+                seconds[i] = min(seconds[i], high - (count - 1 - i))
+    return [midnight + timedelta(seconds=s) for s in seconds]
 
 
 def _wistia_medias() -> list[dict[str, Any]]:
@@ -572,8 +594,16 @@ def _expected() -> dict[str, Any]:
     }
 
 
-def load_demo(sb: Sandbox, today: date) -> DemoScenario:
-    """Fill both emulators of `sb` with the demo, dated relative to the UTC day `today`."""
+def load_demo(sb: Sandbox, today: date, now: datetime | None = None) -> DemoScenario:
+    """Fill both emulators of `sb` with the demo, dated relative to the UTC day `today`, every view
+    before `now` (default: the current time on the current UTC day, else the end of `today`), so
+    that no view of a demo started at noon is dated in the afternoon."""
+    if now is None:
+        current = datetime.now(timezone.utc)
+        now = current if current.date() == today else datetime.combine(today + timedelta(days=1), time(0),
+                                                                        tzinfo=timezone.utc)
+    if now.date() < today:
+        raise ValueError(f"now ({now.isoformat()}) is before the demo's last day {today}: its views would be ahead")
     rng = random.Random(SEED)
     days = [today - timedelta(days=2), today - timedelta(days=1), today]
 
@@ -590,7 +620,7 @@ def load_demo(sb: Sandbox, today: date) -> DemoScenario:
         day_specs = on_time[start : start + count]
         start += count
         late_here = [s for s in late if today - timedelta(days=s.late) == day]
-        moments = _times(rng, day, len(day_specs) + len(late_here))
+        moments = _times(rng, day, len(day_specs) + len(late_here), now)
         dated.extend(zip(moments, day_specs + late_here))
     dated.sort(key=lambda pair: pair[0])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 import requests
@@ -267,3 +267,45 @@ def test_demo_day_with_two_pages(sb: Sandbox, demo: DemoScenario) -> None:
              for p in (1, 2)]
     assert sizes[0] == 100 and 0 < sizes[1] < 100
     assert requests.get(sb.wistia.root_url + "/_sandbox/state", timeout=5).json()["hidden"] == 4
+
+
+def without_times(event: dict) -> dict:
+    """An event less what its time decides (received_at, and the timestamps in the keys)."""
+    kept = {k: v for k, v in event.items() if k not in ("received_at", "event_key", "visitor_key", "iframe_heatmap_url")}
+    return {**kept, "event_uuid": event["event_key"].split("_", 1)[1]}
+
+
+@pytest.mark.parametrize("clock", [time(0, 0, 0, 400_000), time(0, 0, 30), time(0, 5), time(12, 10),
+                                   time(23, 59, 59)])
+def test_every_view_is_before_now_and_the_demo_is_the_same_at_any_time_of_day(clock: time) -> None:
+    """A demo started at 00:05 or at noon has no view ahead of the clock, its views on the same days,
+    and the same funnel: only the times of today's views differ."""
+    now = datetime.combine(TODAY, clock, tzinfo=timezone.utc)
+    with Sandbox() as whole_day, Sandbox() as sb:
+        reference = load_demo(whole_day, TODAY)  # TODAY is past: its whole day
+        scenario = load_demo(sb, TODAY, now=now)
+        everything = sb.wistia.events + sb.wistia.hidden_events
+        assert len(everything) == 193
+        assert max(parse(e["received_at"]) for e in everything) < now
+        assert scenario.days == reference.days
+        assert scenario.expected["views_per_day"] == reference.expected["views_per_day"] == {
+            TODAY.replace(day=13).isoformat(): 42, TODAY.replace(day=14).isoformat(): 104, TODAY.isoformat(): 47}
+        on_today = sorted(parse(e["received_at"]) for e in everything if parse(e["received_at"]).date() == TODAY)
+        if clock >= time(0, 5):
+            assert len(set(on_today)) == 47  # distinct while there is room
+        assert {e["event_key"].split("_", 1)[1]: without_times(e) for e in everything} == {
+            e["event_key"].split("_", 1)[1]: without_times(e) for e in whole_day.wistia.events + whole_day.wistia.hidden_events}
+        first, _, posted = funnel(sb, scenario, set())
+        assert first == reference.expected["first_run"] == [189, 50, 26, 16, 14, 14]
+        assert sb.wistia.release_hidden() == 4
+        assert funnel(sb, scenario, posted)[0] == [193, 54, 30, 20, 18, 4]
+
+
+def test_the_demo_of_today_is_before_the_clock() -> None:
+    today = datetime.now(timezone.utc).date()
+    with Sandbox() as sb:
+        load_demo(sb, today)
+        latest = max(parse(e["received_at"]) for e in sb.wistia.events + sb.wistia.hidden_events)
+    assert latest <= datetime.now(timezone.utc)
+    with Sandbox() as sb, pytest.raises(ValueError, match="before the demo's last day"):
+        load_demo(sb, TODAY, now=datetime.combine(TODAY - timedelta(days=1), time(12), tzinfo=timezone.utc))

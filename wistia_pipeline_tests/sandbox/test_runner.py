@@ -7,11 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as clock_time
 from pathlib import Path
 
+import pytest
 import requests
 
 from wistia_pipeline.sandbox import Sandbox
+from wistia_pipeline.sandbox.runner import demo_environment, late_release
+from wistia_pipeline.settings import VARIABLES
 
 from .helpers import upsales_get, wistia_get
 
@@ -80,3 +85,37 @@ def test_run_sandbox_process(tmp_path: Path) -> None:
     exports = [line for line in out.splitlines() if line.startswith("export ")]
     assert {line.split("=", 1)[0].removeprefix("export ") for line in exports} == set(values)
     assert "released 4 late views" in out
+    # Every setting of the demo, the DuckDB file and DAGSTER_HOME as absolute paths.
+    assert {v.name for v in VARIABLES} | {"DAGSTER_HOME"} == set(values)
+    assert values["WISTIA_PIPELINE_DB"] == str(Path.cwd() / "data" / "demo.duckdb")
+    assert values["DAGSTER_HOME"] == str(Path.cwd() / ".dagster_home")
+    assert values["PARTITIONS_START"] == "2026-01-13"  # the demo's first day
+    assert "# late views arrive in 0.3 s" in out
+
+
+@pytest.mark.parametrize("started,first_tick,release", [
+    ("12:10:00", "12:20", "12:39:00"),
+    ("12:18:00", "12:20", "12:39:00"),  # 2 minutes: dagster dev is up by the tick
+    ("12:19:00", "12:40", "12:59:00"),  # too close to 12:20: the tick after it is the first
+    ("12:00:00", "12:20", "12:39:00"),
+    ("23:50:30", "00:00", "00:19:00"),
+    ("23:59:59", "00:20", "00:39:00"),
+])
+def test_late_views_arrive_a_minute_before_the_schedules_second_tick(started, first_tick, release):
+    start = datetime.combine(date(2026, 11, 27), clock_time.fromisoformat(started), tzinfo=timezone.utc)
+    tick, release_at = late_release(start)
+    assert (tick.strftime("%H:%M"), release_at.strftime("%H:%M:%S")) == (first_tick, release)
+    assert tick - start >= timedelta(seconds=90)
+    assert release_at == tick + timedelta(minutes=19)
+
+
+def test_the_demo_environment_is_every_setting(tmp_path):
+    env = demo_environment({"WISTIA_API_URL": "http://127.0.0.1:1/v1", "WISTIA_API_TOKEN": "w"},
+                           {"MIN_PERCENT_WATCHED": "25"}, date(2026, 11, 25),
+                           db_path=tmp_path / "d" / ".." / "demo.duckdb", dagster_home="~/home")
+    assert set(env) == {v.name for v in VARIABLES} | {"DAGSTER_HOME"}
+    assert env["WISTIA_API_URL"] == "http://127.0.0.1:1/v1" and env["MIN_PERCENT_WATCHED"] == "25"
+    assert env["LOOKBACK_DAYS"] == "3" and env["ALERT_WEBHOOK_URL"] == ""  # the defaults, spelled out
+    assert env["PARTITIONS_START"] == "2026-11-25"
+    assert env["WISTIA_PIPELINE_DB"] == str(tmp_path / "demo.duckdb")
+    assert env["DAGSTER_HOME"] == str(Path.home() / "home")
