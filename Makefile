@@ -2,13 +2,16 @@
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# setuptools notes every editable install of a flat layout ("Editable installation. Please be careful
+# with folders ... with the same name as your package"): ten lines on each install, nothing to act on.
+QUIET_PIP := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip
 
 .PHONY: install run test test-fast sync clean bench bench-smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(QUIET_PIP) install --quiet -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,7 +30,7 @@ clean:
 
 # Benchmarks (benchmarks/, figures in BENCHMARKS.md). The bench extra adds dlt, the peer compared with.
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(QUIET_PIP) install --quiet -e ".[dev,bench]"
 	touch $@
 
 BENCH_ARGS ?=
