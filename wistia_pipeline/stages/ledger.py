@@ -565,14 +565,11 @@ PREVIEW_ROWS = 20
 
 
 def posted_preview(con: duckdb_module.DuckDBPyConnection, run_id: str, destination: str) -> str:
-    """This run's posts to one destination, the first PREVIEW_ROWS, saying how many there were."""
-    total = con.execute("SELECT count(*) FROM synced_ledger WHERE run_id = ? AND status = 'posted' "
-                        "AND destination = ?", [run_id, destination]).fetchone()[0]
-    table = db.preview_markdown(
+    """This run's posts to one destination, the first PREVIEW_ROWS (the table says of how many)."""
+    return db.preview_markdown(
         con, "SELECT event_key, day, upsales_id, client_id, contact_id, form_name, score, value "
              "FROM synced_ledger WHERE run_id = ? AND status = 'posted' AND destination = ? ORDER BY posted_at",
         [run_id, destination], limit=PREVIEW_ROWS)
-    return f"**{min(total, PREVIEW_ROWS)} of {total}** posted by this run to {destination}\n\n{table}"
 
 
 def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: date, run_id: str,
