@@ -113,9 +113,11 @@ class PostStats:
     def __init__(self) -> None:
         self.new = self.carried_over = self.posted = self.found = self.skipped = 0
         self.unconfirmed = self.not_attempted = 0
-        self.refused: list[str] = []         # event_keys Upsales refused in this run (not stored)
-        self.refusal_streak: list[str] = []  # ... of them, since the last accepted post
-        self.rejected: list[str] = []        # ... of them, settled as the views' own fault
+        # "In a row" is in the order the posts left (queue order), not the order their answers
+        # came back in: with several posts in flight the answers may cross.
+        self.refused: list[tuple[int, str]] = []  # (queue position, event_key) Upsales refused (not stored)
+        self.last_accepted = 0                    # queue position of the latest post Upsales accepted
+        self.rejected: list[str] = []             # event_keys settled as the views' own fault
         self.systematic: str | None = None   # why this destination stopped: refusals in a row
         self.errors: list[str] = []
         self.consecutive_failures = 0
@@ -127,6 +129,11 @@ class PostStats:
     @property
     def stopped(self) -> bool:
         return self.gave_up or self.systematic is not None
+
+    @property
+    def refusal_streak(self) -> list[str]:
+        """The refusals after the latest accepted post: refused in a row, none accepted between."""
+        return [key for position, key in self.refused if position > self.last_accepted]
 
     @property
     def refused_retryable(self) -> int:
@@ -143,22 +150,22 @@ class PostStats:
         self.errors.append(f"{event_key}: {error}")
         log.warning(f"{destination}: {event_key} not posted: {error}")
 
-    def refusal(self, destination: str, event_key: str, error: ApiError, log: Any) -> None:
-        self.refused.append(event_key)
-        self.refusal_streak.append(event_key)
+    def refusal(self, destination: str, position: int, event_key: str, error: ApiError, log: Any) -> None:
+        self.refused.append((position, event_key))
         self.errors.append(f"{event_key}: {error}")
         log.warning(f"{destination}: {event_key} refused by Upsales: {error}")
-        if len(self.refusal_streak) >= SYSTEMATIC_REFUSALS and self.systematic is None:
+        streak = len(self.refusal_streak)
+        if streak >= SYSTEMATIC_REFUSALS and self.systematic is None:
             self.systematic = (
-                f"Upsales refused {len(self.refusal_streak)} posts in a row and accepted none between "
+                f"Upsales refused {streak} posts in a row and accepted none between "
                 f"({error}); nothing was marked rejected: every view stays queued and the next run "
                 f"tries again. Check what Upsales asks for (a required field, an API change), the API "
                 f"key's permissions and UPSALES_API_URL")
 
-    def accepted(self) -> None:
+    def accepted(self, position: int) -> None:
         self.posted += 1
         self.consecutive_failures = 0
-        self.refusal_streak = []
+        self.last_accepted = max(self.last_accepted, position)
 
     def as_dict(self) -> dict[str, Any]:
         return {"new": self.new, "carried_over": self.carried_over, "posted": self.posted,
@@ -174,7 +181,7 @@ def settle_refusals(con: duckdb_module.DuckDBPyConnection, destination: str, sta
     if not stats.refused or stats.posted == 0:
         return
     keep = set(stats.refusal_streak) if stats.systematic else set()
-    stats.rejected = [key for key in stats.refused if key not in keep]
+    stats.rejected = [key for _, key in stats.refused if key not in keep]
     if stats.rejected:
         con.execute(db.sql("ledger_confirm_rejected"), [destination, stats.rejected, run_id])
 
@@ -263,7 +270,6 @@ class Poster:
             answers.append((view, answer))
             if isinstance(answer, AuthError):
                 stop = stop or answer
-        answers.sort(key=lambda pair: pair[0].get("queue_position") or 0)  # in the order they left
         with db.transaction(self.con):
             for view, answer in answers:
                 record(self.con, self.sink, view, answer, self.run_id, self.stats, self.log)
@@ -415,6 +421,11 @@ def try_post(sink: Any, payload: Any) -> str | ApiError:
         return error
 
 
+def queue_position(view: dict[str, Any], stats: PostStats) -> int:
+    """Where the view stood in the post queue (a view posted on its own counts as the latest)."""
+    return view.get("queue_position") or (max([stats.last_accepted, *(p for p, _ in stats.refused)]) + 1)
+
+
 def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any], answer: str | ApiError,
            run_id: str, stats: PostStats, log: Any) -> None:
     """Write a post's outcome to the ledger (failures also to ledger_attempts)."""
@@ -425,7 +436,7 @@ def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any
             # Not stored. Queued again until the end of the run says whose fault it was
             # (settle_refusals): the view's, or Upsales refusing everything.
             status, outcome = "pending", "refused"
-            stats.refusal(sink.destination, view["event_key"], answer, log)
+            stats.refusal(sink.destination, queue_position(view, stats), view["event_key"], answer, log)
         else:
             # May or may not have been stored: looked up before any re-post.
             status, outcome = "in_flight", "unconfirmed"
@@ -435,7 +446,7 @@ def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any
                       [sink.destination, view["event_key"], status, str(answer), run_id, outcome])
         return
     con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], answer, run_id])
-    stats.accepted()
+    stats.accepted(queue_position(view, stats))
 
 
 class SyncConfig(dg.Config):
