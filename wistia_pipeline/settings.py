@@ -63,6 +63,7 @@ class Settings:
     alert_webhook_url: str = ""
     db_lock_timeout_s: int = DEFAULT_DB_LOCK_TIMEOUT_S
     wistia_max_pages: int = DEFAULT_WISTIA_MAX_PAGES
+    wistia_extra_days: int = 0
     partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)
 
     @property
@@ -107,6 +108,7 @@ class Settings:
             "ALERT_WEBHOOK_URL": describe_webhook(self.alert_webhook_url),
             "DB_LOCK_TIMEOUT_S": str(self.db_lock_timeout_s),
             "WISTIA_MAX_PAGES": str(self.wistia_max_pages),
+            "WISTIA_EXTRA_DAYS": str(self.wistia_extra_days),
             "PARTITIONS_START": self.partitions_start.isoformat(),
         }
 
@@ -233,6 +235,10 @@ def _lock_timeout(name: str, value: str) -> int:
     return _int(name, value, low=0, high=86400, accepts="a whole number of seconds from 0 to 86400")
 
 
+def _extra_days(name: str, value: str) -> int:
+    return _int(name, value, low=0, high=2, accepts="0, 1 or 2 (days read beyond each edge of the window)")
+
+
 def _max_pages(name: str, value: str) -> int:
     return _int(name, value, low=1, high=10**7, accepts="a whole number of pages from 1 to 10000000")
 
@@ -280,6 +286,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ALERT_WEBHOOK_URL", "alert_webhook_url", "", _optional_url, secret=True),
     Variable("DB_LOCK_TIMEOUT_S", "db_lock_timeout_s", str(DEFAULT_DB_LOCK_TIMEOUT_S), _lock_timeout),
     Variable("WISTIA_MAX_PAGES", "wistia_max_pages", str(DEFAULT_WISTIA_MAX_PAGES), _max_pages),
+    Variable("WISTIA_EXTRA_DAYS", "wistia_extra_days", "0", _extra_days),
     Variable("PARTITIONS_START", "partitions_start", DEFAULT_PARTITIONS_START, _day),
 )
 

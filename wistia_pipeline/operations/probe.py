@@ -220,8 +220,8 @@ def check_wistia_days(client: WistiaClient, today: date) -> Check:
             zone.append(f"Wistia's days end after 24:00 UTC (a view {_hours(west).lstrip('+')} after midnight "
                         f"UTC came back), as days of a time zone west of UTC would")
         return Check(name, False, "; ".join(problems + zone),
-                     f"{REPORT}: the pipeline keeps each view on the UTC day of its received_at and reads one day "
-                     f"per request, so views near midnight UTC of the window's first and last days would be missed")
+                     "set WISTIA_EXTRA_DAYS=1: each sync then also reads the day before and after its window and "
+                     "keeps every view on the UTC day of its received_at, so no view near midnight is missed")
     capped = any(cap for _, cap in answers.values())
     first, last = min(at for _, at in views), max(at for _, at in views)
     neighbours = " and ".join(str(d) for d in answers if d != day)

@@ -1,4 +1,8 @@
--- Type the staged Wistia pages ($1 = first day, $2 = last day) into wistia_events.
+-- Type the staged Wistia pages into wistia_events for days $1..$2 (the window).
+-- Each view's day is the UTC day of its `received_at` (the day Wistia was asked for only when
+-- received_at does not parse): a view is never dated a day off, whatever Wistia's days are. The
+-- pages may hold days beyond the window (WISTIA_EXTRA_DAYS, for an account whose Wistia days are
+-- not UTC days); views that fall outside the window are left to the runs of their own days.
 -- One row per event_key (the copy with the highest percent_viewed: a live session only grows).
 -- Values that do not parse become NULL and an `input_problem` that the next stage records as the
 -- view's reason; a bad event never stops the others. An event without a key gets a stable
@@ -15,10 +19,10 @@ WITH parsed AS (
                                  "conversion_data": "JSON", "media_id": "JSON", "media_name": "JSON",
                                  "iframe_heatmap_url": "JSON"}') AS j
     FROM _wistia_event_pages
-    WHERE day BETWEEN first_day AND last_day AND wanted
+    WHERE wanted
 ), typed AS (
     SELECT
-        day, page_no, position, raw, j,
+        day AS asked_day, page_no, position, raw, j,
         nullif(strip_ws(j.event_key ->> '$'), '')                              AS given_key,
         TRY_CAST(j.received_at ->> '$' AS TIMESTAMPTZ) AT TIME ZONE 'UTC'      AS received_at,
         CASE WHEN json_type(j.percent_viewed) IN ('DOUBLE', 'UBIGINT', 'BIGINT')
@@ -26,7 +30,7 @@ WITH parsed AS (
     FROM parsed
 )
 SELECT
-    day,
+    coalesce(CAST(received_at AS DATE), asked_day)                          AS day,
     coalesce(given_key, 'missing-key:' || md5(CAST(raw AS VARCHAR)))        AS event_key,
     received_at,
     j.visitor_key ->> '$'                                                   AS visitor_key,
@@ -55,7 +59,8 @@ SELECT
     now() AT TIME ZONE 'UTC'                                                AS loaded_at,
     page_no,
     position
-FROM typed;
+FROM typed
+WHERE coalesce(CAST(received_at AS DATE), asked_day) BETWEEN first_day AND last_day;
 
 INSERT INTO wistia_events
 SELECT * EXCLUDE (page_no, position) FROM _typed_wistia_events($1, $2, true);

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -135,12 +135,16 @@ def rewrite_events(con: duckdb_module.DuckDBPyConnection, first: date, last: dat
 
 
 def load_events(con: duckdb_module.DuckDBPyConnection, client: WistiaClient, first: date, last: date,
-                log: Any = None) -> int:
+                log: Any = None, extra_days: int = 0) -> int:
     """Fetch every day of the window from Wistia and rewrite its rows of wistia_events.
 
+    `extra_days` (WISTIA_EXTRA_DAYS) more days are read on each side, for an account whose Wistia
+    days are not UTC days (`probe` says so): each view is kept on the UTC day of its received_at,
+    so those near midnight at the window's edges come from the neighbouring Wistia day.
     Returns how many events were fetched. The benchmark calls this too (without Dagster).
     """
-    fetched: dict[date, int] = dict.fromkeys(days_in(first, last), 0)
+    margin = timedelta(days=extra_days)
+    fetched: dict[date, int] = dict.fromkeys(days_in(first - margin, last + margin), 0)
 
     def texts() -> Iterator[tuple[date, int, str]]:
         for day, page_no, page in fetch_pages(client, list(fetched)):
@@ -164,11 +168,11 @@ def load_events(con: duckdb_module.DuckDBPyConnection, client: WistiaClient, fir
     ),
 )
 def wistia_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource) -> dg.MaterializeResult:
-    load_settings()
+    settings = load_settings()
     first, last = day_window(context)
     client = wistia.get_client()
     with db.connect(duckdb) as con:
-        fetched = load_events(con, client, first, last, context.log)
+        fetched = load_events(con, client, first, last, context.log, settings.wistia_extra_days)
         metadata = table_metadata(
             con, "wistia_events", first, last,
             preview_query="SELECT day, event_key, received_at, email, conversion_email, percent_viewed, media_name "

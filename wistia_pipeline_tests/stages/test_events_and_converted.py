@@ -70,3 +70,25 @@ def test_invalid_emails_stop_with_invalid_email(stage_db):
     stage_db.run("converted_views")
     assert [k for (k,) in stage_db.rows("SELECT event_key FROM converted_views")] == ["good"]
     assert stage_db.reasons("converted_views") == {f"bad{i}": "invalid_email" for i in range(len(bad))}
+
+
+def test_each_view_is_dated_by_the_utc_day_of_its_received_at(stage_db):
+    """Wistia's days may not be UTC days: a view listed under one day but received on the next (UTC)
+    belongs to the next day, and one outside the days rewritten is left to the runs of its own day."""
+    from datetime import timedelta
+
+    next_day = DAY + timedelta(days=1)
+    late = event(DAY, key="late"); late["received_at"] = f"{next_day}T00:30:00Z"
+    early = event(DAY, key="early"); early["received_at"] = f"{DAY}T00:30:00+02:00"  # 22:30 UTC the day before
+    kept = event(DAY, key="kept")
+    unparsed = event(DAY, key="unparsed"); unparsed["received_at"] = "soon"
+    stage_db.events([late, early, kept, unparsed])  # rewrites DAY only
+    assert dict(stage_db.rows("SELECT event_key, day FROM wistia_events")) == {"kept": DAY, "unparsed": DAY}
+    stage_db.con.execute("DELETE FROM _wistia_event_pages")
+    from wistia_pipeline.stages.events import stage_pages
+    import json
+    stage_pages(stage_db.con, [(DAY, 1, json.dumps([late, early, kept, unparsed]))])
+    from wistia_pipeline import db
+    db.rewrite_days(stage_db.con, "wistia_events", DAY - timedelta(days=1), next_day)
+    assert dict(stage_db.rows("SELECT event_key, day FROM wistia_events")) == {
+        "late": next_day, "early": DAY - timedelta(days=1), "kept": DAY, "unparsed": DAY}
