@@ -158,9 +158,9 @@ class PostStats:
         if streak >= SYSTEMATIC_REFUSALS and self.systematic is None:
             self.systematic = (
                 f"Upsales refused {streak} posts in a row and accepted none between "
-                f"({error}); nothing was marked rejected: every view stays queued and the next run "
-                f"tries again. Check what Upsales asks for (a required field, an API change), the API "
-                f"key's permissions and UPSALES_API_URL")
+                f"({error}); none of them is marked rejected: they and the views not tried stay queued "
+                f"and the next run tries again. Check what Upsales asks for (a required field, an API "
+                f"change), the API key's permissions and UPSALES_API_URL")
 
     def accepted(self, position: int) -> None:
         self.posted += 1
