@@ -1,7 +1,7 @@
 """Shared HTTP plumbing for the Wistia and Upsales clients.
 
 One ``ApiSession`` per client wraps one ``requests.Session`` and adds what both APIs need
-(see /work/shared/api/*.md): a client-side rate limit below the documented one, retries
+(see docs/api/*.md): a client-side rate limit below the documented one, retries
 with exponential backoff and full jitter that honour ``Retry-After`` / ``X-RateLimit-Reset``,
 fail-fast auth and client errors, and exception and log text that never carries a token.
 """

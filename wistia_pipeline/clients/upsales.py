@@ -1,6 +1,6 @@
 """Upsales client: contact lookups, activity-log (marketing) events and forms over REST v2.
 
-Facts and rules from /work/shared/api/upsales.md: the key goes in a ``Cookie: token=<key>``
+Facts and rules from docs/api/upsales.md: the key goes in a ``Cookie: token=<key>``
 header (a token in a URL ends up in logs), JSON envelopes ``{"error", "metadata", "data"}``
 where a 200 with a non-null ``error`` is a failure, ``limit``/``offset`` paging, and a daily
 call quota that makes batched lookups mandatory.

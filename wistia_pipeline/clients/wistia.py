@@ -1,6 +1,6 @@
 """Wistia client: stats events, medias and projects from the legacy v1 API.
 
-Facts and rules from /work/shared/api/wistia.md: Bearer auth only, bare JSON arrays paged with
+Facts and rules from docs/api/wistia.md: Bearer auth only, bare JSON arrays paged with
 ``page``/``per_page`` (max 100, the last page is the first short one), and one bounded UTC day
 of events at a time, deduplicated on ``event_key`` because pages shift while views arrive.
 """
