@@ -35,6 +35,13 @@ FORM_POLICIES = ("single", "project", "video")
 # long), so the UI's "filled" counts only days that can hold views. `make run` sets the demo's
 # first day.
 DEFAULT_PARTITIONS_START = "2026-01-01"
+# Issue #13: a view whose outcome can still change has its email (and domain) looked up in
+# Upsales again at most this often; 0 = on every run.
+DEFAULT_CONTACT_REFRESH_MINUTES = 60
+# Upsales includes 99,999 calls a day per customer; doctor turns red when the projected daily
+# calls exceed this share of it.
+UPSALES_FREE_DAILY_CALLS = 99_999
+DEFAULT_UPSALES_DAILY_CALL_BUDGET = 50_000
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -65,6 +72,8 @@ class Settings:
     wistia_max_pages: int = DEFAULT_WISTIA_MAX_PAGES
     wistia_extra_days: int = 0
     partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)
+    contact_refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES
+    upsales_daily_call_budget: int = DEFAULT_UPSALES_DAILY_CALL_BUDGET
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -110,6 +119,8 @@ class Settings:
             "WISTIA_MAX_PAGES": str(self.wistia_max_pages),
             "WISTIA_EXTRA_DAYS": str(self.wistia_extra_days),
             "PARTITIONS_START": self.partitions_start.isoformat(),
+            "CONTACT_REFRESH_MINUTES": str(self.contact_refresh_minutes),
+            "UPSALES_DAILY_CALL_BUDGET": str(self.upsales_daily_call_budget),
         }
 
 
@@ -243,6 +254,14 @@ def _max_pages(name: str, value: str) -> int:
     return _int(name, value, low=1, high=10**7, accepts="a whole number of pages from 1 to 10000000")
 
 
+def _refresh_minutes(name: str, value: str) -> int:
+    return _int(name, value, low=0, high=10080, accepts="a whole number of minutes from 0 (every run) to 10080")
+
+
+def _call_budget(name: str, value: str) -> int:
+    return _int(name, value, low=1, high=10**9, accepts="a whole number of Upsales calls a day, at least 1")
+
+
 def _day(name: str, value: str) -> date:
     """A UTC day as YYYY-MM-DD, not after today (a start in the future would leave no partition)."""
     try:
@@ -288,6 +307,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("WISTIA_MAX_PAGES", "wistia_max_pages", str(DEFAULT_WISTIA_MAX_PAGES), _max_pages),
     Variable("WISTIA_EXTRA_DAYS", "wistia_extra_days", "0", _extra_days),
     Variable("PARTITIONS_START", "partitions_start", DEFAULT_PARTITIONS_START, _day),
+    Variable("CONTACT_REFRESH_MINUTES", "contact_refresh_minutes", str(DEFAULT_CONTACT_REFRESH_MINUTES),
+             _refresh_minutes),
+    Variable("UPSALES_DAILY_CALL_BUDGET", "upsales_daily_call_budget", str(DEFAULT_UPSALES_DAILY_CALL_BUDGET),
+             _call_budget),
 )
 
 

@@ -3,11 +3,15 @@
 -- 2. account: active contacts on the same (non-personal) domain; one account, or the account with
 --    the most such contacts; a tie is ambiguous_domain.
 -- 3. otherwise no_match.
+-- A staged contact serves exact matches unless exact_ok is false, and counts toward its domain's
+-- accounts unless domain_ok is false (lookup_stage_cached.sql: old answers only where no view
+-- about to be posted can depend on them).
 CREATE OR REPLACE TEMP TABLE _exact_matches AS
 SELECT v.day, v.event_key, c.id AS contact_id, c.name AS contact_name, c.client_id, c.client_name
 FROM converted_views AS v
 JOIN _upsales_contacts AS c
   ON c.email_lower = v.email_lower AND c.active = 1 AND c.client_id IS NOT NULL AND c.id IS NOT NULL
+ AND c.exact_ok IS NOT false
 WHERE v.day BETWEEN $1 AND $2
 QUALIFY row_number() OVER (PARTITION BY v.day, v.event_key
                            ORDER BY c.mod_date DESC NULLS LAST, c.id DESC) = 1;
@@ -16,7 +20,7 @@ CREATE OR REPLACE TEMP TABLE _domain_accounts AS
 WITH per_account AS (
     SELECT email_domain, client_id, max(client_name) AS client_name, count(DISTINCT id) AS contacts
     FROM _upsales_contacts
-    WHERE active = 1 AND client_id IS NOT NULL AND email_domain <> ''
+    WHERE active = 1 AND client_id IS NOT NULL AND email_domain <> '' AND domain_ok IS NOT false
     GROUP BY email_domain, client_id
 ), ranked AS (
     SELECT *,

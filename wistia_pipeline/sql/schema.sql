@@ -158,5 +158,42 @@ CREATE TABLE IF NOT EXISTS wistia_medias (
     fetched_at        TIMESTAMP NOT NULL
 );
 
+-- Upsales contact look-ups, kept across runs and processes (issue #13): what was asked (kind
+-- 'email': a lower-cased email; 'domain': a company domain) and when. A view whose outcome can
+-- still change is looked up again once its entry is older than CONTACT_REFRESH_MINUTES; a view
+-- already posted or rejected is not looked up again at all.
+CREATE TABLE IF NOT EXISTS upsales_lookups (
+    kind         VARCHAR NOT NULL,         -- 'email' | 'domain'
+    asked        VARCHAR NOT NULL,
+    looked_up_at TIMESTAMP NOT NULL,       -- UTC
+    contacts     INTEGER NOT NULL,         -- how many contacts the answer held (0: none)
+    PRIMARY KEY (kind, asked)
+);
+
+-- The answer of each look-up: the contacts found, with the columns matching needs.
+CREATE TABLE IF NOT EXISTS upsales_lookup_contacts (
+    kind         VARCHAR NOT NULL,
+    asked        VARCHAR NOT NULL,
+    id           BIGINT,
+    email_lower  VARCHAR,
+    email_domain VARCHAR,
+    name         VARCHAR,
+    active       INTEGER,
+    mod_date     TIMESTAMP,
+    client_id    BIGINT,
+    client_name  VARCHAR
+);
+
+-- API calls per run, step, API and endpoint (`GET /v2/contacts`, ids and query left out), so that
+-- `doctor` can project the daily Upsales calls from the last runs.
+CREATE TABLE IF NOT EXISTS run_calls (
+    run_id   VARCHAR NOT NULL,
+    step     VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL,        -- UTC, when the step recorded them
+    api      VARCHAR NOT NULL,             -- 'upsales' | 'wistia'
+    endpoint VARCHAR NOT NULL,
+    calls    INTEGER NOT NULL
+);
+
 -- Trim all surrounding white space (DuckDB's trim() only removes spaces).
 CREATE OR REPLACE TEMP MACRO strip_ws(text) AS regexp_replace(text, '^[\s\x{00A0}\x{FEFF}]+|[\s\x{00A0}\x{FEFF}]+$', '', 'g');

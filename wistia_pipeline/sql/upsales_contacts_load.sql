@@ -1,5 +1,5 @@
 -- Stage one page of Upsales contacts ($1 = the page as JSON text) for matching.
-INSERT INTO _upsales_contacts
+INSERT INTO _upsales_contacts (id, email_lower, email_domain, name, active, mod_date, client_id, client_name)
 SELECT
     TRY_CAST(value ->> 'id' AS BIGINT)                               AS id,
     lower(strip_ws(value ->> 'email'))                                   AS email_lower,

@@ -1,7 +1,7 @@
 """matched_views: converted views matched to an Upsales contact, or anonymously to an account."""
 
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import duckdb as duckdb_module
@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
+from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES
 from wistia_pipeline.stages.common import (
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
 )
@@ -17,25 +18,43 @@ from wistia_pipeline.stages.converted import converted_views
 CONTACTS_STAGING = """
 CREATE OR REPLACE TEMP TABLE _upsales_contacts (
     id BIGINT, email_lower VARCHAR, email_domain VARCHAR, name VARCHAR, active INTEGER,
-    mod_date TIMESTAMP, client_id BIGINT, client_name VARCHAR)
+    mod_date TIMESTAMP, client_id BIGINT, client_name VARCHAR,
+    exact_ok BOOLEAN, domain_ok BOOLEAN)
 """
+ASKED_STAGING = "CREATE OR REPLACE TEMP TABLE _asked (asked VARCHAR)"
+
+# Kept answers not used by any window for this long are dropped (a later view asks again).
+LOOKUP_KEEP_DAYS = 7
 
 
-def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient, first: date, last: date) -> dict[str, int]:
-    """Stage the Upsales contacts the window's views can match, with as few calls as possible.
+def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient, first: date, last: date,
+                   refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES,
+                   now: datetime | None = None) -> dict[str, int]:
+    """Stage the Upsales contacts the window's views can match, spending calls only where an
+    outcome can still change (issue #13).
 
-    First every distinct email in batches (one call per 100 emails), then, only for company
-    domains whose views found no exact contact, one domain lookup each.
+    The answers of earlier look-ups are kept in DuckDB (upsales_lookups). An email is asked again
+    only when it was never asked, or when one of its views is not yet posted or rejected and its
+    answer is older than `refresh_minutes` (late binding: a contact created after the view; and
+    nothing posted from an old answer: a contact deactivated since). Batches of 100 emails per
+    call; then, for views with no exact contact, one call per company domain under the same rule.
+    Matching then reads every answer from the cache (lookup_stage_cached.sql).
     """
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    fresh_since = now - timedelta(minutes=refresh_minutes)
     con.execute(CONTACTS_STAGING)
-    # A second cursor streams the emails while the first one stages the contacts.
-    emails = con.cursor().execute(
-        "SELECT DISTINCT email_lower FROM converted_views WHERE day BETWEEN ? AND ? ORDER BY 1", [first, last]
-    )
-    stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0}
+    con.execute(ASKED_STAGING)
+    stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0, "emails_from_cache": 0}
+
+    con.execute(db.sql("lookup_emails_to_ask"), [first, last, fresh_since])
 
     def email_stream():
-        while chunk := emails.fetchmany(1000):
+        """The emails to ask, a thousand at a time (keyset reads of the temp table, which only
+        this connection sees, each read whole between two pages of contacts)."""
+        after = ""
+        while chunk := con.execute("SELECT asked FROM _emails_to_ask WHERE asked > ? ORDER BY 1 LIMIT 1000",
+                                   [after]).fetchall():
+            after = chunk[-1][0]
             for (email,) in chunk:
                 stats["emails_looked_up"] += 1
                 yield email
@@ -43,12 +62,37 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
     for page in client.iter_contacts_by_emails(email_stream()):
         db.load_page(con, "upsales_contacts_load", page)
         stats["contacts_fetched"] += len(page)
-    domains = [row[0] for row in con.execute(db.sql("match_domains_to_look_up"), [first, last]).fetchall()]
+    with db.transaction(con):
+        con.execute("INSERT INTO _asked SELECT asked FROM _emails_to_ask")
+        db.run_script(con, "lookup_save", ["email"])
+        con.execute("DELETE FROM _asked")
+    db.run_script(con, "lookup_stage_cached", [first, last, fresh_since])
+
+    con.execute(db.sql("lookup_domains_to_ask"), [first, last, fresh_since])
+    domains = [row[0] for row in con.execute("SELECT asked FROM _domains_to_ask ORDER BY 1").fetchall()]
     for domain in domains:
-        stats["domains_looked_up"] += 1
+        con.execute("DELETE FROM _upsales_contacts")
         for page in client.iter_contacts_by_domain(domain):
             db.load_page(con, "upsales_contacts_load", page)
             stats["contacts_fetched"] += len(page)
+        with db.transaction(con):  # one domain's answer at a time: a failure later keeps it
+            con.execute("INSERT INTO _asked VALUES (?)", [domain])
+            db.run_script(con, "lookup_save", ["domain"])
+            con.execute("DELETE FROM _asked")
+        stats["domains_looked_up"] += 1
+    db.run_script(con, "lookup_stage_cached", [first, last, fresh_since])
+    con.execute("DELETE FROM upsales_lookups AS k WHERE k.looked_up_at < ? AND NOT EXISTS ("
+                "SELECT 1 FROM converted_views AS v WHERE v.day BETWEEN ? AND ? "
+                "AND k.asked IN (v.email_lower, v.email_domain))",
+                [now - timedelta(days=LOOKUP_KEEP_DAYS), first, last])
+    con.execute("DELETE FROM upsales_lookup_contacts AS c WHERE NOT EXISTS ("
+                "SELECT 1 FROM upsales_lookups AS k WHERE k.kind = c.kind AND k.asked = c.asked)")
+    (stats["emails_from_cache"],) = con.execute(
+        "SELECT count(DISTINCT email_lower) FROM converted_views WHERE day BETWEEN ? AND ? AND email_lower <> ''",
+        [first, last]).fetchone()
+    stats["emails_from_cache"] -= stats["emails_looked_up"]
+    con.execute("DROP TABLE IF EXISTS _emails_to_ask")
+    con.execute("DROP TABLE IF EXISTS _domains_to_ask")
     return stats
 
 
@@ -69,7 +113,7 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
     with db.connect(duckdb) as con:
         stats = {}
         if settings.sync_activities:
-            stats = fetch_contacts(con, upsales.get_client(), first, last)
+            stats = fetch_contacts(con, upsales.get_client(), first, last, settings.contact_refresh_minutes)
             db.rewrite_days(con, "matched_views", first, last)
         else:  # forms only: nothing to match, and no lookups spent on it
             with db.transaction(con):

@@ -1,0 +1,24 @@
+-- The company domains of days $1..$2 to look up this run, once the email answers are staged in
+-- _upsales_contacts: the domains of views with no exact contact (personal domains never), asked
+-- never before, or with such a view not yet posted or rejected and an answer older than $3.
+-- The personal-domain rule (Python) runs once per distinct domain, not once per view.
+CREATE OR REPLACE TEMP TABLE _domains_to_ask AS
+WITH unmatched AS MATERIALIZED (
+    SELECT v.email_domain,
+           bool_and(coalesce(l.status IN ('posted', 'rejected'), false)) AS settled
+    FROM converted_views AS v
+    LEFT JOIN synced_ledger AS l ON l.destination = 'activities' AND l.event_key = v.event_key
+    WHERE v.day BETWEEN $1 AND $2
+      AND v.email_domain <> ''
+      AND NOT EXISTS (
+            SELECT 1 FROM _upsales_contacts AS c
+            WHERE c.email_lower = v.email_lower AND c.active = 1 AND c.client_id IS NOT NULL
+              AND c.exact_ok IS NOT false)
+    GROUP BY v.email_domain
+)
+SELECT u.email_domain AS asked
+FROM unmatched AS u
+LEFT JOIN upsales_lookups AS k ON k.kind = 'domain' AND k.asked = u.email_domain
+WHERE NOT is_personal_domain(u.email_domain)
+  AND (k.asked IS NULL OR (NOT u.settled AND k.looked_up_at < $3))
+ORDER BY 1;
