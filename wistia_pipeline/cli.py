@@ -40,6 +40,8 @@ class SyncReport:
     dry_run: bool = False
     payloads: dict[str, list[Any]] = field(default_factory=dict)  # dry run: the first payloads per destination
     read_back: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # --only: each post found again
+    # API calls this run made, per API ('upsales', 'wistia') and endpoint (`calls/<api>/<endpoint>` metadata)
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def utc_today() -> date:
@@ -119,8 +121,13 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
             raise_on_error=False,
         )
     report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last, dry_run=dry_run)
+    seen: set[Any] = set()
     for event in result.get_asset_materialization_events():
-        read_metadata(report, event.materialization.metadata)
+        # A step over several days reports one materialization per day, with the same metadata:
+        # its calls are counted once.
+        key = event.materialization.asset_key
+        read_metadata(report, event.materialization.metadata, calls=key not in seen)
+        seen.add(key)
     failures = [e for e in result.all_events if e.is_step_failure]
     if failures:
         report.error = f"{failures[0].step_key}: {root_cause(failures[0].step_failure_data.error)}"
@@ -131,12 +138,20 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
     return report
 
 
-def read_metadata(report: SyncReport, metadata: Any) -> None:
-    """Take the funnel (the last stage's wins) and the `<destination>/<count>` numbers."""
+def read_metadata(report: SyncReport, metadata: Any, calls: bool = True) -> None:
+    """Take the funnel (the last stage's wins), the `<destination>/<count>` numbers and, with
+    `calls`, the step's `calls/<api>/<endpoint>` counts (added to the run's)."""
     if "funnel_counts" in metadata:
         report.funnels = metadata["funnel_counts"].value
     for key, value in metadata.items():
         destination, _, name = key.partition("/")
+        if destination == "calls":
+            if not (calls and isinstance(value.value, int)):
+                continue
+            api, _, endpoint = name.partition("/")
+            endpoints = report.calls.setdefault(api, {})
+            endpoints[endpoint] = endpoints.get(endpoint, 0) + value.value
+            continue
         if destination not in ("activities", "forms"):
             continue
         if isinstance(value.value, int) and not isinstance(value.value, bool):
@@ -194,6 +209,7 @@ def format_report(report: SyncReport) -> str:
         for entry in report.read_back.get(destination, []):
             found = "found again in Upsales" if entry["found"] else "NOT found again in Upsales"
             lines.append(f"{destination}: {entry['event_key']} posted as Upsales id {entry['upsales_id']}, {found}")
+    lines += call_lines(report.calls)
     if report.dry_run and report.success:
         lines.append("Dry run: nothing was posted and the ledger was not written.")
         return "\n".join(lines)
@@ -203,6 +219,19 @@ def format_report(report: SyncReport) -> str:
     else:
         lines.append("Run succeeded." if report.success else f"Run FAILED: {report.error}")
     return "\n".join(lines)
+
+
+API_NAMES = {"upsales": "Upsales", "wistia": "Wistia"}
+
+
+def call_lines(calls: dict[str, dict[str, int]]) -> list[str]:
+    """One line per API: the calls this run made, busiest endpoint first (issue #13)."""
+    lines = []
+    for api, endpoints in sorted(calls.items()):
+        ranked = sorted(endpoints.items(), key=lambda item: (-item[1], item[0]))
+        detail = ", ".join(f"{endpoint} {n}" for endpoint, n in ranked)
+        lines.append(f"{API_NAMES.get(api, api)} calls this run: {sum(endpoints.values())} ({detail})")
+    return lines
 
 
 def dry_run_lines(destination: str, counts: dict[str, int], payloads: list[Any]) -> list[str]:

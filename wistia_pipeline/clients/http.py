@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import re
 import logging
 import math
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -38,6 +39,7 @@ __all__ = [
     "parse_rate_limit_reset",
     "compute_retry_wait",
     "RETRY_STATUSES",
+    "endpoint_of",
 ]
 
 logger = logging.getLogger("wistia_pipeline.http")
@@ -386,6 +388,17 @@ def _secrets_from_headers(headers: Mapping[str, str]) -> set[str]:
 BodyCheck = Callable[[Any], "tuple[int | None, str] | None"]
 
 
+_ID_SEGMENT = re.compile(r"^\d+$")
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """``METHOD /path`` with the query and numeric ids left out (``DELETE /v2/events/{id}``): how
+    calls are counted per endpoint (issue #13: Upsales' daily quota is per call)."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    path = "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/"))
+    return f"{method.upper()} {path if path.startswith('/') else '/' + path}"
+
+
 class ApiSession:
     """One ``requests.Session`` per client with rate limiting, retries and safe errors.
 
@@ -428,6 +441,9 @@ class ApiSession:
         self._local = threading.local()  # a per-thread cancel event, see cancelled_by
         self._secrets = _secrets_from_headers(headers) | {
             s for s in secrets if s and len(s) >= redaction.MIN_SECRET_CHARS}
+        # Requests sent, every attempt counted (a retry is a call to the quota too), by endpoint.
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._session.headers.update(headers)
@@ -593,6 +609,8 @@ class ApiSession:
         if waited > 0.5:
             logger.debug("%s %s %s waited %.2fs for the client-side rate limit",
                          self.service, method, shown_path, waited)
+        with self._calls_lock:
+            self.calls[endpoint_of(method, shown_path)] += 1
         try:
             response = self._session.request(
                 method, self._url(path), params=params, json=json, data=data, timeout=self.timeout

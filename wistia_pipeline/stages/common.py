@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from functools import cache
@@ -174,3 +175,16 @@ def rejection_counts(con: duckdb.DuckDBPyConnection, stage: str, first: date, la
         [stage, first, last],
     ).fetchall()
     return {f"skipped/{destination}/{reason}": n for destination, reason, n in rows}
+
+
+def record_calls(con: duckdb.DuckDBPyConnection, run_id: str, step: str, api: str, *sessions: Any) -> dict[str, int]:
+    """The step's calls to one API per endpoint, as metadata `calls/<api>/<METHOD path>`; also kept
+    in table run_calls, from which `doctor` projects the daily Upsales calls (issue #13)."""
+    counts: Counter[str] = Counter()
+    for session in sessions:
+        counts.update(session.calls)
+    if counts:
+        con.executemany("INSERT INTO run_calls (run_id, step, recorded_at, api, endpoint, calls) "
+                        "VALUES (?, ?, now() AT TIME ZONE 'UTC', ?, ?, ?)",
+                        [[run_id, step, api, endpoint, n] for endpoint, n in sorted(counts.items())])
+    return {f"calls/{api}/{endpoint}": n for endpoint, n in sorted(counts.items())}

@@ -17,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from wistia_pipeline import db
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
+    record_calls,
     STAGE_ASSET_ARGS, day_window, days_in, funnel, funnel_metadata, load_settings, table_metadata,
 )
 
@@ -180,5 +181,8 @@ def wistia_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wis
             preview_params=(first, last),
         )
         metadata["events_fetched"] = fetched
+        # Issue #13: Wistia is re-read over the whole window (the seed's lookback, its lower bound).
+        metadata["wistia_days_read"] = (last - first).days + 1 + 2 * settings.wistia_extra_days
+        metadata.update(record_calls(con, context.run.run_id, "wistia_events", "wistia", client.session))
         metadata.update(funnel_metadata({"activities": funnel(con, first, last, upto="events")}))
     return dg.MaterializeResult(metadata=metadata)

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from wistia_pipeline import db
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
+    record_calls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
 )
 from wistia_pipeline.stages.matched import matched_views
@@ -44,7 +45,9 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wi
         # Projects come from Wistia's medias: needed by the project filter and by the forms
         # policy `project` (one form per project).
         if settings.wistia_projects or (settings.sync_forms and settings.form_policy == "project"):
-            metadata["wistia_medias"] = refresh_medias(con, wistia.get_client())
+            client = wistia.get_client()
+            metadata["wistia_medias"] = refresh_medias(con, client)
+            metadata.update(record_calls(con, context.run.run_id, "filtered_views", "wistia", client.session))
         db.rewrite_days(con, "filtered_views", first, last, [
             settings.min_percent_watched, list(settings.wistia_projects), list(settings.destinations)])
         metadata.update(table_metadata(con, "filtered_views", first, last))

@@ -35,6 +35,7 @@ from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.activities import ActivitySink
 from wistia_pipeline.sinks.forms import FormSink
 from wistia_pipeline.stages.common import (
+    record_calls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings,
 )
 from wistia_pipeline.stages.filtered import filtered_views
@@ -54,9 +55,10 @@ NOT_A_REFUSAL = frozenset({401, 403, 404, 405, 407, 408, 409, 421, 425, 429})
 
 
 def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module.DuckDBPyConnection,
-                dry_run: bool = False) -> dict[str, Any]:
-    """One sink per enabled destination, in posting order."""
-    client = upsales.get_client()
+                dry_run: bool = False, client: Any = None) -> dict[str, Any]:
+    """One sink per enabled destination, in posting order (sharing `client`, so that the step's
+    calls are counted in one place)."""
+    client = client or upsales.get_client()
     makers = {"activities": lambda: ActivitySink(client, settings),
               "forms": lambda: FormSink(client, settings, con, dry_run=dry_run)}
     return {destination: makers[destination]() for destination in settings.destinations}
@@ -489,8 +491,9 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
     with db.connect(duckdb) as con:
         for destination in settings.destinations:
             metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
-        upsales.get_client().verify()  # a rejected key stops the run before anything is posted
-        sinks = build_sinks(settings, upsales, con)
+        client = upsales.get_client()
+        client.verify()  # a rejected key stops the run before anything is posted
+        sinks = build_sinks(settings, upsales, con, client=client)
         for destination, sink in sinks.items():
             # One destination failing (Upsales' form endpoint down, say) does not stop the other.
             try:
@@ -539,6 +542,7 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
         db.run_script(con, "view_outcomes", [first, last, list(sinks), run_id])
         metadata.update(funnel_metadata(funnels))
         metadata.update(ledger_metadata(con, first, last, run_id, list(sinks)))
+        metadata.update(record_calls(con, run_id, "synced_ledger", "upsales", client.session))
     if problems or systematic:
         parts = list(systematic)
         parts += [f"{d} stopped before posting; the next run retries its views" for d in stopped]

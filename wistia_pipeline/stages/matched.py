@@ -11,6 +11,7 @@ from wistia_pipeline import db
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
 from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES
 from wistia_pipeline.stages.common import (
+    record_calls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
 )
 from wistia_pipeline.stages.converted import converted_views
@@ -113,7 +114,9 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
     with db.connect(duckdb) as con:
         stats = {}
         if settings.sync_activities:
-            stats = fetch_contacts(con, upsales.get_client(), first, last, settings.contact_refresh_minutes)
+            client = upsales.get_client()
+            stats = fetch_contacts(con, client, first, last, settings.contact_refresh_minutes)
+            stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", client.session))
             db.rewrite_days(con, "matched_views", first, last)
         else:  # forms only: nothing to match, and no lookups spent on it
             with db.transaction(con):

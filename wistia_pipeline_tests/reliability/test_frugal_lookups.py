@@ -108,3 +108,27 @@ def test_a_contact_deactivated_after_a_cached_match_is_not_posted_to(sandbox, wo
     assert (status, contact_id, client_id) == ("posted", None, 7)
     entry = posted_entry(sandbox, "after-deactivation")
     assert entry is not None and not entry.get("contacts") and entry.get("contact") in (None, "")
+
+
+def test_each_run_counts_its_calls_per_api_and_endpoint(sandbox, world, run, pipeline_env):
+    from wistia_pipeline.cli import format_report
+
+    before = {m: sandbox.upsales.request_count("/v2/", method=m) for m in ("GET", "POST")}
+    report = run()
+    assert report.success
+    upsales = report.calls["upsales"]
+    assert upsales["GET /v2/contacts"] > 0 and upsales["POST /v2/events"] == len(world.activity_keys)
+    # Every Upsales request the sandbox saw is counted once, under its endpoint.
+    assert sum(n for e, n in upsales.items() if e.startswith("GET /v2/")) == \
+        sandbox.upsales.request_count("/v2/", method="GET") - before["GET"]
+    assert report.calls["wistia"]["GET /stats/events.json"] > 0
+    text = format_report(report)
+    assert f"Upsales calls this run: {sum(upsales.values())} (" in text
+    assert "GET /v2/contacts " in text and "Wistia calls this run: " in text
+    with connect(pipeline_env["WISTIA_PIPELINE_DB"]) as con:
+        kept = con.execute("SELECT sum(calls) FROM run_calls WHERE run_id = ? AND api = 'upsales'",
+                           [report.run_id]).fetchone()[0]
+    assert kept == sum(upsales.values())
+
+    again = run()  # right after: no contact look-ups, and the summary says so
+    assert "GET /v2/contacts" not in again.calls["upsales"]
