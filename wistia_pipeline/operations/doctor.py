@@ -223,6 +223,8 @@ def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
     env = os.environ if env is None else env
     checks, values = check_settings(env)
     checks.append(check_database(database_path(env)))
+    if "UPSALES_DAILY_CALL_BUDGET" in values:
+        checks.append(check_call_budget(database_path(env), values["UPSALES_DAILY_CALL_BUDGET"]))
     checks.append(check_runs(env))  # local, like the file: before the services
 
     wistia_needs = [n for n in ("WISTIA_API_URL", "WISTIA_API_TOKEN") if n not in values]
@@ -242,6 +244,53 @@ def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
         checks += check_upsales(values["UPSALES_API_URL"], values["UPSALES_API_TOKEN"],
                                 values["UPSALES_CUSTOMER_ID"], forms)
     return checks
+
+
+# Runs the projection averages over: the last few hours at the schedule's cadence.
+PROJECTION_RUNS = 12
+
+
+def project_daily_calls(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(runs averaged, Upsales calls a day projected): the mean Upsales calls of the last
+    PROJECTION_RUNS runs that recorded calls, times the schedule's runs a day."""
+    from wistia_pipeline.automation import RUNS_PER_DAY
+
+    runs, calls = con.execute(
+        "WITH runs AS (SELECT run_id, max(recorded_at) AS last_at, "
+        "                     coalesce(sum(calls) FILTER (WHERE api = 'upsales'), 0) AS upsales "
+        "              FROM run_calls GROUP BY run_id ORDER BY last_at DESC LIMIT ?) "
+        "SELECT count(*), coalesce(sum(upsales), 0) FROM runs", [PROJECTION_RUNS]).fetchone()
+    return runs, round(calls / runs * RUNS_PER_DAY) if runs else 0
+
+
+def check_call_budget(path: str, budget: int) -> Check:
+    """Issue #13: the daily Upsales calls at the current cadence, projected from the last runs,
+    against the free tier and the user's budget (UPSALES_DAILY_CALL_BUDGET): red above it."""
+    from wistia_pipeline.automation import RUNS_PER_DAY, SCHEDULE_MINUTES
+    from wistia_pipeline.settings import UPSALES_FREE_DAILY_CALLS
+
+    name = "Upsales calls per day"
+    if not Path(path).is_file():
+        return Check(name, True, "no runs recorded yet")
+    try:
+        con = db.open_database(path, read_only=True, lock_wait=0)
+    except (db.DatabaseLocked, db.DatabaseCorrupt, duckdb.Error):
+        return Check(name, True, "not projected: the DuckDB file cannot be read now (see DuckDB file)")
+    try:
+        runs, projected = project_daily_calls(con)
+    except duckdb.CatalogException:  # a file from before run_calls: the next sync adds it
+        runs, projected = 0, 0
+    finally:
+        con.close()
+    if not runs:
+        return Check(name, True, "no runs with recorded calls yet")
+    detail = (f"{projected:,} projected (the last {runs} runs x {RUNS_PER_DAY} runs a day, one every "
+              f"{SCHEDULE_MINUTES} minutes) of {UPSALES_FREE_DAILY_CALLS:,} free; budget {budget:,}")
+    if projected > budget:
+        return Check(name, False, detail,
+                     "raise CONTACT_REFRESH_MINUTES (fewer look-ups of views still open) or narrow "
+                     "LOOKBACK_DAYS; or raise UPSALES_DAILY_CALL_BUDGET if this is intended")
+    return Check(name, True, detail)
 
 
 RUNS_HINT = ("the next schedule tick or `wistia-pipeline sync` on the run's machine fails a run whose "

@@ -123,3 +123,28 @@ def test_a_run_with_a_wrong_wistia_token_names_wistia_and_posts_nothing(demo, sa
     assert not report.success
     assert report.error == "wistia_events: Wistia rejected the API token (401)"
     assert sandbox.upsales.request_count() == 0  # the run stopped before any Upsales call
+
+
+def test_the_daily_upsales_calls_are_projected_against_the_budget(doctor, monkeypatch, pipeline_env):
+    """Issue #13: mean Upsales calls of the last runs x 72 runs a day, red above the budget."""
+    import duckdb
+
+    from wistia_pipeline import db
+
+    _, lines, _ = doctor()
+    assert lines["Upsales calls per day"] == "✔ OK    Upsales calls per day: no runs recorded yet"
+    con = db.prepare(duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"]))
+    con.executemany("INSERT INTO run_calls VALUES (?, ?, TIMESTAMP '2026-03-10 12:00:00' + to_minutes(?), "
+                    "'upsales', 'GET /v2/contacts', ?)", [["r1", "matched_views", 0, 10], ["r2", "matched_views", 20, 30],
+                                                          ["r2", "synced_ledger", 20, 2]])
+    con.execute("INSERT INTO run_calls VALUES ('r2', 'wistia_events', now(), 'wistia', 'GET /stats/events.json', 500)")
+    con.close()
+    _, lines, _ = doctor()  # (10 + 32) / 2 runs x 72 = 1,512
+    assert lines["Upsales calls per day"] == (
+        "✔ OK    Upsales calls per day: 1,512 projected (the last 2 runs x 72 runs a day, one every 20 minutes) "
+        "of 99,999 free; budget 50,000")
+    monkeypatch.setenv("UPSALES_DAILY_CALL_BUDGET", "1000")
+    code, lines, _ = doctor()
+    assert code == 1
+    assert lines["Upsales calls per day"].startswith("✘ FAIL  Upsales calls per day: 1,512 projected")
+    assert "budget 1,000 -> fix: raise CONTACT_REFRESH_MINUTES" in lines["Upsales calls per day"]
