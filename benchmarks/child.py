@@ -206,12 +206,32 @@ def sync(args: dict[str, Any]) -> dict[str, Any]:
             elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
                 step["end"] = record.timestamp
     return {
+        "calls": run_calls(report.run_id),
         "success": report.success, "error": report.error, "funnels": report.funnels, "posted": report.posted,
         "import_seconds": imported - started, "run_sync_seconds": finished - imported,
         "steps": {k: v["end"] - v["start"]
                   for k, v in sorted(steps.items(), key=lambda kv: kv[1].get("start", 0))
                   if "start" in v and "end" in v},
     }
+
+
+def run_calls(run_id: str) -> dict[str, dict[str, int]] | None:
+    """The run's own count of its calls per API and endpoint (table run_calls), to cross-check
+    the emulators' request logs; None for code that does not count them (a "before")."""
+    import duckdb
+
+    path = os.environ.get("WISTIA_PIPELINE_DB")
+    if not path or not os.path.exists(path):
+        return None
+    with duckdb.connect(path, read_only=True) as con:
+        tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "run_calls" not in tables:
+            return None
+        calls: dict[str, dict[str, int]] = {}
+        for api, endpoint, n in con.execute("SELECT api, endpoint, sum(calls) FROM run_calls WHERE run_id = ? "
+                                            "GROUP BY ALL ORDER BY ALL", [run_id]).fetchall():
+            calls.setdefault(api, {})[endpoint] = int(n)
+    return calls
 
 
 TASKS = {"ingest_ours": ingest_ours, "ingest_dlt": ingest_dlt, "sql_stages": sql_stages, "sync": sync}

@@ -99,8 +99,13 @@ def _contact_email(c: str, accounts: int) -> str:
     return f"({first} || '.' || {last} || '.' || {e} || '@' || {_domain(f'1 + ({e} - 1) % {accounts}')})"
 
 
-def create_events(con: duckdb.DuckDBPyConnection, scale: Scale, first_day: date) -> None:
-    """Table `bench_events`: one row per view with its JSON text, day and page position."""
+def create_events(con: duckdb.DuckDBPyConnection, scale: Scale, first_day: date, offset: int = 0,
+                  table: str = "bench_events") -> None:
+    """Table `bench_events`: one row per view with its JSON text, day and page position.
+
+    `offset` numbers the views from there (their keys, emails and draws follow from the number),
+    so a second batch at another offset adds new views to the same days, e.g. the steady-state
+    phase's 1 % of new views, in the same proportions; `table` is where they go."""
     v, c, a = scale.views_per_day, scale.contacts, scale.accounts
     webinar = next(i for i, p in enumerate(PROJECTS) if p[2] == ENABLED_PROJECT)
     others = [i for i in range(len(PROJECTS)) if i != webinar]
@@ -109,19 +114,19 @@ def create_events(con: duckdb.DuckDBPyConnection, scale: Scale, first_day: date)
     # The share of contact-matched views put on the enabled project's medias: about `posts` of them.
     post_share = min(1.0, scale.posts / max(1.0, scale.views * scale.converted * 0.60))
     # A table scan runs on every core; range() as the source would keep the work on one.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _bench_ids AS SELECT range AS i FROM range({scale.views})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _bench_ids AS SELECT range + {offset} AS i FROM range({scale.views})")
     con.execute(f"""
-CREATE OR REPLACE TABLE bench_events AS
+CREATE OR REPLACE TABLE {table} AS
 WITH draws AS (
     SELECT i,
-           DATE '{first_day.isoformat()}' + CAST(i // {v} AS INTEGER)      AS day,
+           DATE '{first_day.isoformat()}' + CAST((i - {offset}) // {v} AS INTEGER) AS day,
            (hash(i, 1) % 1000000) / 1e6                                   AS u_conv,
            (hash(i, 2) % 1000000) / 1e6                                   AS u_class,
            CAST(hash(i, 3) >> 1 AS BIGINT)                                                   AS h_pick,
            round((hash(i, 4) % 10000) / 1e4, 4)                           AS percent,
            CAST(hash(i, 5) >> 1 AS BIGINT)                                                   AS h_media,
            -- newest first is the order of i within a day, so pages need no sort
-           ({v} - 1 - i % {v}) * 86400000 // {v}                            AS ms,
+           ({v} - 1 - (i - {offset}) % {v}) * 86400000 // {v}                AS ms,
            CAST(hash(i, 7) >> 1 AS BIGINT)                                                   AS h_variant
     FROM _bench_ids
 ), classed AS (
@@ -237,8 +242,10 @@ FROM base
 
 
 def event_pages(con: duckdb.DuckDBPyConnection, day: date, per_page: int = 100) -> list[bytes]:
-    """One day's events as Wistia serves them: newest first, JSON arrays of `per_page`."""
-    rows = con.execute("SELECT json FROM bench_events WHERE day = ? ORDER BY i", [day]).fetchall()
+    """One day's events as Wistia serves them: newest first, JSON arrays of `per_page` (within one
+    batch the order of `i` is newest first; views added later are sorted in by time)."""
+    rows = con.execute("SELECT json FROM bench_events WHERE day = ? ORDER BY received_at DESC, i",
+                       [day]).fetchall()
     return [("[" + ",".join(json for (json,) in rows[n: n + per_page]) + "]").encode()
             for n in range(0, len(rows), per_page)]
 
@@ -271,3 +278,58 @@ def lower_bounds(con: duckdb.DuckDBPyConnection, scale: Scale, email_batch: int 
         "upsales_domain_lookups": domains,
         "upsales_posts": posts,
     }
+
+
+def steady_bounds(con: duckdb.DuckDBPyConnection, kind: str, email_batch: int = 100) -> dict[str, int]:
+    """The fewest Upsales look-ups and posts of a scheduled run after the first sync (issue #13),
+    for a run that is `kind`:
+
+    - "quiet": nothing new, right after another run (within the refresh interval): nothing is
+      unmatched-and-due, so no look-up and no post;
+    - "new": the views of table `bench_new_events` added since: only their emails not asked
+      before (the earlier answers are fresh), their company domains with no exact contact not
+      asked before, and a post per new view to post;
+    - "refresh": nothing new, but every answer older than the refresh interval: each email with a
+      view not posted (its outcome can still change: a contact created since) once more, in
+      batches of `email_batch`, and each company domain of an unmatched view.
+
+    Over `bench_events` (and `bench_new_events` when it exists, which "refresh" counts as synced).
+    The fixed calls of a run (GET /v2/self ...) are not counted here."""
+    if kind == "quiet":
+        return {"upsales_email_lookups": 0, "upsales_domain_lookups": 0, "upsales_posts": 0}
+    tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    new = "bench_new_events" if "bench_new_events" in tables else None
+    converted = "klass IN ('contact', 'colleague', 'personal', 'unknown')"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _steady_views AS
+        SELECT email_lower, split_part(email_lower, '@', 2) AS domain, to_post, source,
+               EXISTS (SELECT 1 FROM bench_contacts AS k WHERE k.email_lower = v.email_lower AND k.active = 1)
+                   AS has_contact,
+               split_part(email_lower, '@', 2) IN (SELECT unnest(?)) AS personal
+        FROM (SELECT *, 'old' AS source FROM bench_events
+              {f"UNION ALL SELECT *, 'new' AS source FROM {new}" if new else ""}) AS v
+        WHERE {converted}""", [PERSONAL_DOMAINS])
+    if kind == "new":
+        if new is None:
+            raise ValueError("no table bench_new_events")
+        emails, domains, posts = con.execute("""
+            SELECT (SELECT count(DISTINCT email_lower) FROM _steady_views WHERE source = 'new'
+                     AND email_lower NOT IN (SELECT email_lower FROM _steady_views WHERE source = 'old')),
+                   (SELECT count(DISTINCT domain) FROM _steady_views WHERE source = 'new'
+                     AND NOT has_contact AND NOT personal
+                     AND domain NOT IN (SELECT domain FROM _steady_views
+                                         WHERE source = 'old' AND NOT has_contact AND NOT personal)),
+                   (SELECT count(*) FROM _steady_views WHERE source = 'new' AND to_post)
+        """).fetchone()
+    elif kind == "refresh":
+        emails, domains = con.execute("""
+            SELECT (SELECT count(*) FROM (SELECT email_lower FROM _steady_views GROUP BY 1
+                                           HAVING NOT bool_and(to_post))),
+                   (SELECT count(DISTINCT domain) FROM _steady_views WHERE NOT has_contact AND NOT personal)
+        """).fetchone()
+        posts = 0
+    else:
+        raise ValueError(kind)
+    con.execute("DROP TABLE _steady_views")
+    return {"upsales_email_lookups": math.ceil(emails / email_batch), "upsales_domain_lookups": domains,
+            "upsales_posts": posts, "emails_due": emails}

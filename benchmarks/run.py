@@ -11,6 +11,9 @@ process, so its memory is never counted as the pipeline's):
    emulators: wall time per stage, peak RSS, requests per endpoint against the lower bound,
    posting throughput against Upsales' limit.
 5. A scheduled run with nothing new to post at `--noop-views-per-day`, `--repeat` times.
+6. The steady state (issue #13), at the main scale: a first sync, three scheduled runs with
+   nothing new, one after 1 % new views, one after the contact refresh interval; each run's calls
+   per endpoint against its lower bound, and the Upsales calls a day at 72 runs.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from benchmarks.generate import Scale
 
 ROOT = Path(__file__).resolve().parent.parent
 UNLIMITED_PER_MINUTE = 10**9
-PHASES = ("sql", "ingest", "window", "latency", "sync", "noop")
+PHASES = ("sql", "ingest", "window", "latency", "sync", "noop", "steady")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,8 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noop-pause", type=float, default=10.0,
                         help="seconds between no-op runs, so Upsales' 10-s window is empty as a schedule finds it")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (medians are reported)")
-    parser.add_argument("--phases", default="sql,ingest,window,latency,sync,noop",
-                        help="comma-separated subset of sql,ingest,window,latency,sync,noop")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--skip-dlt", action="store_true")
     parser.add_argument("--second-sync", action="store_true",
                         help="after the full sync, run it again (nothing new): as long again, mostly rate-limited fetching")
@@ -365,6 +367,119 @@ def phase_noop(opts, scale: Scale, work: Path) -> dict[str, Any]:
             "peak_rss": median([r["peak_rss"] for r in runs])}
 
 
+# Issue #13: the schedule's runs a day (every 20 minutes), the share of new views in the run that
+# has some, and how long a contact look-up's answer stays fresh by default (CONTACT_REFRESH_MINUTES).
+RUNS_PER_DAY = 72
+NEW_SHARE = 0.01
+QUIET_RUNS = 3
+REFRESH_MINUTES = 60
+
+
+def upsales_calls(counts: dict[str, int]) -> dict[str, int]:
+    """`METHOD /api/v2/...` request counts (answers other than 2xx kept apart) as `METHOD /v2/...`."""
+    return {k.replace(" /api/", " /", 1): v for k, v in sorted(counts.items())}
+
+
+def steady_run(sb: BenchSandbox, work: Path, env: dict[str, str | None], opts, name: str, kind: str,
+               bound: dict[str, int], first: date, last: date, pages: int) -> dict[str, Any]:
+    """One run_sync over the window in a process of its own, its calls from the emulators' logs
+    over its time span, against its lower bound (generate.lower_bounds / steady_bounds)."""
+    bound = {k: bound[k] for k in ("upsales_email_lookups", "upsales_domain_lookups", "upsales_posts")}
+    time.sleep(opts.noop_pause)  # Upsales' 10-s window empty, as 20 minutes after the last run
+    since = time.monotonic()
+    result = run_child("sync", {"first": first, "last": last}, work, env, opts.pythonpath)
+    upsales = upsales_calls(counts_by_endpoint(sb.upsales, since))
+    wistia = counts_by_endpoint(sb.wistia, since)
+    posts = bound["upsales_posts"]
+    # The calls every run makes whatever it finds: the key check, and the existence check before
+    # posting (one per 100 views to post: the ledger's no-double-post rule).
+    fixed = {"GET /v2/self": 1, "GET /v2/events": math.ceil(posts / 100)}
+    bound_total = bound["upsales_email_lookups"] + bound["upsales_domain_lookups"] + posts + sum(fixed.values())
+    made_total = sum(upsales.values())
+    run = {
+        "name": name, "kind": kind, "success": result["success"], "error": result["error"],
+        "posted": result["posted"], "process_seconds": result["process_seconds"],
+        "upsales": upsales, "wistia": wistia, "own_count": result.get("calls"),
+        "bound": {**bound, "fixed": fixed, "wistia_event_pages": pages, "wistia_media_pages": 1},
+        "upsales_total": made_total, "bound_total": bound_total,
+        "ratio": made_total / bound_total if bound_total else None,
+        "contact_lookups": sum(v for k, v in upsales.items() if k.startswith("GET /v2/contacts")),
+    }
+    print(f"  {name}: {result['process_seconds']:.1f} s, Upsales {made_total} calls (bound {bound_total}), "
+          f"Wistia {sum(wistia.values())}, posted {result['posted']}, success={result['success']}", flush=True)
+    return run
+
+
+def phase_steady(opts, scale: Scale, work: Path) -> dict[str, Any]:
+    """A first sync, then the schedule's runs at the main scale (issue #13): three with nothing
+    new, one after adding 1 % new views (same proportions, on the window's days), one after the
+    contact look-ups' refresh interval has passed (their answers aged by the benchmark)."""
+    last = utc_today()
+    first = generate.days(scale, last)[0]
+    new_scale = replace(scale, views_per_day=math.ceil(scale.views_per_day * NEW_SHARE),
+                        posts=round(scale.posts * math.ceil(scale.views_per_day * NEW_SHARE) / scale.views_per_day))
+    sb = BenchSandbox()
+    sb.start()
+    gen = duckdb.connect()
+    try:
+        generate.create_events(gen, scale, first)
+        generate.create_contacts(gen, scale)
+        for day in generate.days(scale, last):
+            sb.wistia.pages[day] = generate.event_pages(gen, day)
+        sb.upsales.load_contacts(gen.execute(
+            "SELECT id, email_lower, domain, active, client_id, json FROM bench_contacts").fetchall())
+        sb.wistia.add_projects(generate.projects())
+        sb.wistia.add_medias(generate.medias())
+        env = sync_env(sb, work, "steady")
+        pages = scale.days * math.ceil(scale.views_per_day / 100)
+        runs = [steady_run(sb, work, env, opts, "first sync", "first", generate.lower_bounds(gen, scale),
+                           first, last, pages)]
+        for n in range(QUIET_RUNS):
+            runs.append(steady_run(sb, work, env, opts, f"nothing new {n + 1}", "quiet",
+                                   generate.steady_bounds(gen, "quiet"), first, last, pages))
+        generate.create_events(gen, new_scale, first, offset=scale.views, table="bench_new_events")
+        added = gen.execute("SELECT count(*), count(*) FILTER (WHERE to_post) FROM bench_new_events").fetchone()
+        new_bound = generate.steady_bounds(gen, "new")
+        gen.execute("INSERT INTO bench_events SELECT * FROM bench_new_events; DROP TABLE bench_new_events")
+        for day in generate.days(scale, last):
+            sb.wistia.pages[day] = generate.event_pages(gen, day)
+        pages = sum(len(sb.wistia.pages[day]) for day in generate.days(scale, last))
+        runs.append(steady_run(sb, work, env, opts, f"{NEW_SHARE:.0%} new views", "new", new_bound,
+                               first, last, pages))
+        aged = age_lookups(Path(env["WISTIA_PIPELINE_DB"]), REFRESH_MINUTES + 1)
+        runs.append(steady_run(sb, work, env, opts, "after the refresh interval", "refresh",
+                               generate.steady_bounds(gen, "refresh"), first, last, pages))
+        runs[-1]["aged_lookups"] = aged
+    finally:
+        gen.close()
+        sb.stop()
+    quiet = [r["upsales_total"] for r in runs if r["kind"] == "quiet"]
+    refresh = runs[-1]["upsales_total"]
+    per_refresh = REFRESH_MINUTES // (24 * 60 // RUNS_PER_DAY)  # runs per refresh interval: 3
+    return {
+        "views": scale.views, "new_views": added[0], "new_to_post": added[1], "runs": runs,
+        "runs_per_day": RUNS_PER_DAY, "refresh_minutes": REFRESH_MINUTES,
+        # The issue's projection: the nothing-new runs' mean at 72 runs a day.
+        "per_day_quiet": statistics.mean(quiet) * RUNS_PER_DAY,
+        # With the refresh: one run in `per_refresh` asks again what is due (at 20-min runs and the
+        # default 60 min, 24 of the 72), the others are nothing-new runs.
+        "per_day_with_refresh": (statistics.mean(quiet) * (RUNS_PER_DAY - RUNS_PER_DAY // per_refresh)
+                                 + refresh * (RUNS_PER_DAY // per_refresh)),
+        "refresh_runs_per_day": RUNS_PER_DAY // per_refresh,
+    }
+
+
+def age_lookups(path: Path, minutes: int) -> int | None:
+    """Make every kept contact look-up `minutes` older, as if the schedule's clock had moved on;
+    None when the code measured keeps none (a "before")."""
+    with duckdb.connect(str(path)) as con:
+        tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "upsales_lookups" not in tables:
+            return None
+        con.execute(f"UPDATE upsales_lookups SET looked_up_at = looked_up_at - INTERVAL {int(minutes)} MINUTE")
+        return con.execute("SELECT count(*) FROM upsales_lookups").fetchone()[0]
+
+
 # -- machine ------------------------------------------------------------------------------------
 
 
@@ -434,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
         if "noop" in phases:
             print(f"Scheduled run with nothing new, {opts.days} x {opts.noop_views_per_day:,} views", flush=True)
             results["noop"] = phase_noop(opts, scale, work)
+        if "steady" in phases:
+            print(f"Steady state: first sync of {scale.views:,} views, then scheduled runs (rate limits on)", flush=True)
+            results["steady"] = phase_steady(opts, scale, work)
     finally:
         results["bench_seconds"] = time.perf_counter() - started
         if opts.keep:
