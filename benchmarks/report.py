@@ -1,7 +1,8 @@
 """BENCHMARKS.md from the figures of one `python -m benchmarks` run (and the stored "before").
 
-`python -m benchmarks.report [figures.json] [BENCHMARKS.md]` renders it again from stored figures
-(default: benchmarks/results/after.json), e.g. after editing the notes below.
+`python -m benchmarks.report [figures.json] [BENCHMARKS.md] [before.json]` renders it again from
+stored figures (default: benchmarks/results/after.json and before.json), e.g. after editing the
+notes below.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None, label:
     out += ingest_section(results, before)
     out += sync_section(results)
     out += noop_section(results, before)
+    out += steady_section(results, before)
     out += [NOTES]
     return "\n".join(out) + "\n"
 
@@ -129,6 +131,7 @@ def targets(r: dict[str, Any]) -> list[str]:
                     f"included, < 30 s | "
                     f"{secs(noop['process_seconds'])} process (run_sync {secs(noop['run_sync_seconds'])}), median | "
                     f"{ok(noop['process_seconds'] < 30)} |")
+    rows += steady_targets(r)
     ingest = r.get("ingest")
     if ingest and "dlt" in ingest:
         ratio = ingest["dlt"]["seconds"] / ingest["ours"]["seconds"]
@@ -338,6 +341,97 @@ def noop_section(r: dict[str, Any], before: dict | None) -> list[str]:
     return rows
 
 
+UPSALES_FREE_PER_DAY = 99_999  # API calls a day included per customer
+STEADY_DAILY_TARGET = 10_000  # issue #13: under 10 % of the free tier
+
+
+def steady_targets(r: dict[str, Any]) -> list[str]:
+    steady = r.get("steady")
+    if not steady:
+        return []
+    runs = steady["runs"]
+    quiet = [x for x in runs if x["kind"] == "quiet"]
+    lookups = sum(x["contact_lookups"] for x in quiet)
+    worst = max((x["ratio"] for x in runs if x["ratio"] is not None), default=None)
+    return [
+        f"| steady state: no Upsales contact look-up for synced views in a run with nothing new | "
+        f"{lookups} look-ups in {len(quiet)} runs | {ok(lookups == 0)} |",
+        f"| steady state: Upsales calls of every run <= 1.05 x its lower bound | worst ratio "
+        f"{'n/a' if worst is None else f'{worst:.3f}'} | {ok(worst is not None and worst <= 1.05)} |",
+        f"| steady state: Upsales calls a day < {STEADY_DAILY_TARGET:,} (10 % of the free tier), nothing-new runs "
+        f"x {steady['runs_per_day']} | {steady['per_day_quiet']:,.0f} | {ok(steady['per_day_quiet'] < STEADY_DAILY_TARGET)} |",
+        f"| the same, counting the runs after the {steady['refresh_minutes']}-min refresh interval "
+        f"({steady['refresh_runs_per_day']} of the {steady['runs_per_day']}) | {steady['per_day_with_refresh']:,.0f} | "
+        f"{ok(steady['per_day_with_refresh'] < STEADY_DAILY_TARGET)} |",
+    ]
+
+
+def steady_section(r: dict[str, Any], before: dict | None) -> list[str]:
+    steady = r.get("steady")
+    if not steady:
+        return []
+    old = get(before, "steady")
+    old_runs = {x["name"]: x for x in old["runs"]} if old else {}
+    scale_note = ""
+    if old and old.get("views") != steady["views"]:
+        scale_note = f" (*before* measured over {old['views']:,} views: not the same scale)"
+    rows = ["## Steady state: Upsales calls of the schedule's runs (issue #13)", "",
+            f"`run_sync` over the window ({steady['views']:,} views, the main scale, rate limits on), each run in a "
+            "process of its own as the schedule makes it: a first sync; three runs with nothing new; one after "
+            f"{steady['new_views']:,} new views (1 %, same proportions, on the window's days; {steady['new_to_post']} "
+            f"to post); one after the contact look-ups' {steady['refresh_minutes']}-min refresh interval "
+            "(`CONTACT_REFRESH_MINUTES`' default; the benchmark ages the kept answers). Calls are the emulators' "
+            "own request logs over each run's time span. The lower bound: email look-ups = unmatched-and-due "
+            "emails / 100 (rounded up), domain look-ups = unmatched-and-due company domains, posts = new views, "
+            "plus the fixed calls of a run: `GET /v2/self` (the key check, every run) and `GET /v2/events` (the "
+            "existence check before posting, one per 100 views to post). Unmatched-and-due is nothing in a run "
+            "within the refresh interval of the last; after it, every email with a view not yet posted, and every "
+            "company domain of a view with no contact (`benchmarks/generate.py: steady_bounds`). *Before* is the "
+            "code before the look-up cache (commit a441e8b), the same phase" + scale_note + ".", "",
+            "| run | Upsales calls before | **after** | lower bound | ratio | of which contact look-ups | Wistia calls |",
+            "|---|---|---|---|---|---|---|"]
+    for x in steady["runs"]:
+        was = old_runs.get(x["name"], {}).get("upsales_total")
+        ratio = "" if x["ratio"] is None else f"{x['ratio']:.3f}"
+        rows.append(f"| {x['name']} | {'n/a' if was is None else f'{was:,}'} | **{x['upsales_total']:,}** | "
+                    f"{x['bound_total']:,} | {ratio} | {x['contact_lookups']:,} | {sum(x['wistia'].values()):,} |")
+    rows += ["", "Per endpoint (Upsales; Wistia re-reads the whole window each run, its lower bound):", "",
+             "| run | endpoint | made | lower bound | ratio |", "|---|---|---|---|---|"]
+    for x in steady["runs"]:
+        b = x["bound"]
+        bounds = {"GET /v2/contacts": b["upsales_email_lookups"] + b["upsales_domain_lookups"],
+                  "POST /v2/events": b["upsales_posts"], **b["fixed"]}
+        for endpoint in sorted(set(bounds) | set(x["upsales"])):
+            made, bound = x["upsales"].get(endpoint, 0), bounds.get(endpoint)
+            if not made and not bound:
+                continue
+            note = (f" ({b['upsales_email_lookups']:,} email calls of up to 100 + {b['upsales_domain_lookups']:,} domain calls)"
+                    if endpoint == "GET /v2/contacts" else "")
+            rows.append(f"| {x['name']} | Upsales {endpoint} | {made:,} | "
+                        f"{'none' if bound is None else f'{bound:,}'}{note} | {made / bound:.3f} |" if bound else
+                        f"| {x['name']} | Upsales {endpoint} | {made:,} | {'none' if bound is None else 0}{note} | over |")
+        pages = sum(v for k, v in x["wistia"].items() if k.startswith("GET /v1/stats/events.json"))
+        rows.append(f"| {x['name']} | Wistia GET /v1/stats/events.json | {pages:,} | {b['wistia_event_pages']:,} | "
+                    f"{pages / b['wistia_event_pages']:.3f} |")
+    mismatched = [x["name"] for x in steady["runs"] if x.get("own_count") is not None
+                  and x["own_count"].get("upsales", {}) != x["upsales"]]
+    own = [x for x in steady["runs"] if x.get("own_count") is not None]
+    quiet_mean = steady["per_day_quiet"] / steady["runs_per_day"]
+    rows += ["", ("The runs' own counts (table `run_calls`, step metadata `calls/upsales/...`) "
+                  + (f"differ from the emulator's for: {', '.join(mismatched)}." if mismatched
+                     else "agree with the emulator's for every run.")) if own else
+             "The code measured keeps no count of its own (table `run_calls`).", "",
+             f"**Upsales calls a day at {steady['runs_per_day']} runs** (every 20 minutes): {quiet_mean:,.1f} a run "
+             f"with nothing new x {steady['runs_per_day']} = **{steady['per_day_quiet']:,.0f}**; counting that every "
+             f"{steady['refresh_minutes']} min the views not yet posted are asked again "
+             f"({steady['refresh_runs_per_day']} runs like the last above, the others with nothing new): "
+             f"**{steady['per_day_with_refresh']:,.0f}** ({steady['per_day_with_refresh'] / UPSALES_FREE_PER_DAY:.1%} "
+             f"of the {UPSALES_FREE_PER_DAY:,} included)."
+             + (f" Before: {old['per_day_quiet']:,.0f}." if old else "")
+             + " New views add their own look-ups and posts on top (the 1 % run).", ""]
+    return rows
+
+
 NOTES = """## What changed, and why
 
 Before/after figures are above; the code is in the files named.
@@ -419,7 +513,7 @@ def main(argv: list[str]) -> None:
     root = Path(__file__).resolve().parent
     figures = Path(argv[0]) if argv else root / "results" / "after.json"
     output = Path(argv[1]) if len(argv) > 1 else root.parent / "BENCHMARKS.md"
-    before_path = root / "results" / "before.json"
+    before_path = Path(argv[2]) if len(argv) > 2 else root / "results" / "before.json"
     before = json.loads(before_path.read_text(encoding="utf-8")) if before_path.exists() else None
     output.write_text(render(json.loads(figures.read_text(encoding="utf-8")), before), encoding="utf-8")
     print(f"wrote {output}")
