@@ -13,7 +13,11 @@ process, so its memory is never counted as the pipeline's):
 5. A scheduled run with nothing new to post at `--noop-views-per-day`, `--repeat` times.
 6. The steady state (issue #13), at the main scale: a first sync, three scheduled runs with
    nothing new, one after 1 % new views, one after the contact refresh interval; each run's calls
-   per endpoint against its lower bound, and the Upsales calls a day at 72 runs.
+   per endpoint against its lower bound, and the Upsales calls a day at 72 runs. Its "before"
+   (the code before the look-up cache) goes into benchmarks/results/before.json with
+   `git worktree add --detach /tmp/before13 a441e8b` and `python -m benchmarks --phases steady
+   --pythonpath /tmp/before13 --merge benchmarks/results/before.json --json
+   benchmarks/results/before.json --output -`.
 """
 
 from __future__ import annotations
