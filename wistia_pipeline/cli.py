@@ -14,7 +14,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, Settings, SettingsError, variable
+from wistia_pipeline.settings import Settings, SettingsError
 from wistia_pipeline.stages.common import FUNNEL_LABELS
 
 
@@ -83,20 +83,12 @@ def ensure_dagster_home() -> Path:
     return Path(home)
 
 
-def lock_timeout_s() -> int:
-    """DB_LOCK_TIMEOUT_S; a bad value stops the run itself with its one-line error, so the default here."""
-    try:
-        return variable("DB_LOCK_TIMEOUT_S").parse(os.environ)
-    except SettingsError:
-        return DEFAULT_DB_LOCK_TIMEOUT_S
-
-
 def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = False,
              only: list[str] | None = None) -> SyncReport:
     """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
     import dagster as dg
 
-    from wistia_pipeline import run_health
+    from wistia_pipeline import db, run_health
     from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
     from wistia_pipeline.definitions import build_defs
     from wistia_pipeline.stages.common import DUCKDB_POOL
@@ -110,7 +102,7 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
         # here, out loud and interruptible, rather than silently inside Dagster's executor.
         for released in run_health.release_stuck_runs(instance):
             print(released.message, file=sys.stderr)
-        run_health.wait_for_slot(instance, DUCKDB_POOL, lock_timeout_s())
+        run_health.wait_for_slot(instance, DUCKDB_POOL, db.lock_timeout())
         run_id = str(uuid.uuid4())
         result = job.execute_in_process(
             instance=instance,

@@ -191,10 +191,7 @@ LOCK_REPORT_SECONDS = 10.0
 def lock_timeout() -> float:
     """DB_LOCK_TIMEOUT_S from the environment; its default when the value is bad (the run's
     settings check reports that one in its own words)."""
-    try:
-        return float(settings.variable("DB_LOCK_TIMEOUT_S").parse(os.environ))
-    except settings.SettingsError:
-        return float(settings.DEFAULT_DB_LOCK_TIMEOUT_S)
+    return float(settings.value_or_default("DB_LOCK_TIMEOUT_S"))
 
 
 def open_database(path: str, *, read_only: bool = False, config: dict[str, Any] | None = None,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -13,7 +10,7 @@ from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
-from wistia_pipeline.settings import SettingsError, database_path, variable
+from wistia_pipeline.settings import database_path, value_or_default
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -23,33 +20,22 @@ from wistia_pipeline.stages.matched import matched_views
 ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger]
 
 
-def setting(name: str) -> Any:
-    """One setting read by its own parser (as `doctor` and the stages read it), or its default when
-    the value is bad: the run then stops on that setting's one-line error (stages' load_settings)
-    before any call, so a bad value is never used half-parsed."""
-    var = variable(name)
-    try:
-        return var.parse(os.environ)
-    except SettingsError:
-        return var.parser(var.name, var.default)
-
-
 def build_resources() -> dict[str, object]:
     """Resources from the environment, every value read by the settings' own parsers; the tokens
     only as EnvVar references (never values), cleaned by the resources' get_client as doctor
     cleans them."""
-    customer_id = setting("UPSALES_CUSTOMER_ID")
+    customer_id = value_or_default("UPSALES_CUSTOMER_ID")
     return {
         "duckdb": DuckDBResource(database=database_path()),
         "wistia": WistiaResource(
             api_token=dg.EnvVar("WISTIA_API_TOKEN"),
-            api_url=setting("WISTIA_API_URL"),
-            public_token=setting("WISTIA_PUBLIC_TOKEN"),
-            max_pages=setting("WISTIA_MAX_PAGES"),
+            api_url=value_or_default("WISTIA_API_URL"),
+            public_token=value_or_default("WISTIA_PUBLIC_TOKEN"),
+            max_pages=value_or_default("WISTIA_MAX_PAGES"),
         ),
         "upsales": UpsalesResource(
             api_token=dg.EnvVar("UPSALES_API_TOKEN"),
-            api_url=setting("UPSALES_API_URL"),
+            api_url=value_or_default("UPSALES_API_URL"),
             customer_id=str(customer_id) if customer_id else "",
         ),
     }

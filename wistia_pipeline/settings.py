@@ -317,3 +317,14 @@ VARIABLES: tuple[Variable, ...] = (
 def variable(name: str) -> Variable:
     """The entry of VARIABLES for one environment variable."""
     return next(v for v in VARIABLES if v.name == name)
+
+
+def value_or_default(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One setting read by its own parser, or its default when the value is bad: for what must be
+    built before a run can fail (resources, partitions, lock waits); the run itself then stops on
+    that setting's one-line error before any API call, so a bad value is never used."""
+    var = variable(name)
+    try:
+        return var.parse(os.environ if env is None else env)
+    except SettingsError:
+        return var.parser(var.name, var.default)

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from wistia_pipeline import db
+from wistia_pipeline import db, redaction
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaResource
@@ -316,7 +316,7 @@ def check_runs(env: Mapping[str, str]) -> Check:
         with instance:
             health = run_health.assess(instance, DUCKDB_POOL)
     except Exception as error:  # a broken instance is a finding, not a crash of doctor
-        return Check(name, False, f"cannot read the Dagster instance in {home}: {' '.join(str(error).split())[:200]}",
+        return Check(name, False, f"cannot read the Dagster instance in {home}: {redaction.one_line(str(error), 200)}",
                      "check DAGSTER_HOME and its dagster.yaml")
     if health.problems:
         return Check(name, False, "; ".join(health.problems), RUNS_HINT)

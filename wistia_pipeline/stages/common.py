@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -14,7 +13,7 @@ import dagster as dg
 import duckdb
 
 from wistia_pipeline import db, run_health
-from wistia_pipeline.settings import Settings, SettingsError, variable
+from wistia_pipeline.settings import Settings, SettingsError, value_or_default
 
 # `backfill_policy` (below) is a beta parameter of @asset: Dagster warns once per asset every time
 # the definitions are imported, i.e. five blocks on every CLI call and code-server start. We use
@@ -34,11 +33,7 @@ DUCKDB_POOL = "wistia_duckdb"
 def partitions_start(env: Mapping[str, str] | None = None) -> date:
     """The first partition: PARTITIONS_START (settings.py says why its default is a fixed date), or
     its default when the value is bad (the run then stops on the setting's one-line error)."""
-    var = variable("PARTITIONS_START")
-    try:
-        return var.parse(os.environ if env is None else env)
-    except SettingsError:
-        return var.parser(var.name, var.default)
+    return value_or_default("PARTITIONS_START", env)
 
 
 def build_partitions(start: date) -> dg.DailyPartitionsDefinition:
