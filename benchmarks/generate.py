@@ -99,6 +99,10 @@ def _contact_email(c: str, accounts: int) -> str:
     return f"({first} || '.' || {last} || '.' || {e} || '@' || {_domain(f'1 + ({e} - 1) % {accounts}')})"
 
 
+# Per mille of the views with no contact (personal and unknown domains) on the enabled project.
+UNMATCHED_ENABLED_PER_MILLE = 20
+
+
 def create_events(con: duckdb.DuckDBPyConnection, scale: Scale, first_day: date, offset: int = 0,
                   table: str = "bench_events") -> None:
     """Table `bench_events`: one row per view with its JSON text, day and page position.
@@ -153,14 +157,17 @@ WITH draws AS (
            END                                                            AS email_clean,
            {_sql_list(FIRST_NAMES)}[1 + h_variant % 20]                   AS first_name,
            {_sql_list(LAST_NAMES)}[1 + (h_variant // 20) % 20]           AS last_name,
-           klass = 'contact' AND hash(i, 8) % 1000000 < {post_share * 1e6}   AS to_post
+           klass = 'contact' AND hash(i, 8) % 1000000 < {post_share * 1e6}   AS to_post,
+           -- A few viewers with no contact watch the enabled project: they would be posted if a
+           -- contact appeared, so the steady state asks about them again after the refresh interval.
+           klass IN ('personal', 'unknown') AND hash(i, 11) % 1000 < {UNMATCHED_ENABLED_PER_MILLE} AS unmatched_enabled
     FROM classed
 ), shaped AS (
     SELECT *,
            CASE WHEN klass = 'contact' AND h_variant % 10 = 0 THEN '  ' || upper(email_clean) || ' '
                 ELSE email_clean END                                      AS email,
            CAST(day AS TIMESTAMP) + to_milliseconds(ms)                   AS received_at,
-           CASE WHEN to_post THEN {webinar * MEDIAS_PER_PROJECT} + h_media % {MEDIAS_PER_PROJECT}
+           CASE WHEN to_post OR unmatched_enabled THEN {webinar * MEDIAS_PER_PROJECT} + h_media % {MEDIAS_PER_PROJECT}
                 ELSE {_sql_list([str(o) for o in others])}[1 + h_media % {len(others)}]::INTEGER
                      * {MEDIAS_PER_PROJECT} + (h_media // 7) % {MEDIAS_PER_PROJECT} END AS media_index
     FROM emailed
@@ -173,7 +180,7 @@ WITH draws AS (
     FROM (SELECT *, md5('e' || i) AS h FROM shaped)
 )
 SELECT
-    day, i, received_at, event_key, klass, to_post,
+    day, i, received_at, event_key, klass, to_post, to_post OR unmatched_enabled AS enabled_project,
     CASE WHEN klass NOT IN ('anonymous', 'wemail') THEN lower(trim(email)) END AS email_lower,
     CAST(json_object(
         'received_at', strftime(received_at, '%Y-%m-%dT%H:%M:%S.') || lpad(CAST(ms % 1000 AS VARCHAR), 3, '0') || 'Z',
@@ -290,8 +297,9 @@ def steady_bounds(con: duckdb.DuckDBPyConnection, kind: str, email_batch: int = 
       before (the earlier answers are fresh), their company domains with no exact contact not
       asked before, and a post per new view to post;
     - "refresh": nothing new, but every answer older than the refresh interval: each email with a
-      view not posted (its outcome can still change: a contact created since) once more, in
-      batches of `email_batch`, and each company domain of an unmatched view.
+      view that an answer could still bring to a post (not posted, on the enabled project: a
+      contact created since) once more, in batches of `email_batch`, and each company domain of
+      such a view with no contact.
 
     Over `bench_events` (and `bench_new_events` when it exists, which "refresh" counts as synced).
     The fixed calls of a run (GET /v2/self ...) are not counted here."""
@@ -302,7 +310,7 @@ def steady_bounds(con: duckdb.DuckDBPyConnection, kind: str, email_batch: int = 
     converted = "klass IN ('contact', 'colleague', 'personal', 'unknown')"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _steady_views AS
-        SELECT email_lower, split_part(email_lower, '@', 2) AS domain, to_post, source,
+        SELECT email_lower, split_part(email_lower, '@', 2) AS domain, to_post, enabled_project, source,
                EXISTS (SELECT 1 FROM bench_contacts AS k WHERE k.email_lower = v.email_lower AND k.active = 1)
                    AS has_contact,
                split_part(email_lower, '@', 2) IN (SELECT unnest(?)) AS personal
@@ -321,11 +329,21 @@ def steady_bounds(con: duckdb.DuckDBPyConnection, kind: str, email_batch: int = 
                                          WHERE source = 'old' AND NOT has_contact AND NOT personal)),
                    (SELECT count(*) FROM _steady_views WHERE source = 'new' AND to_post)
         """).fetchone()
+    elif kind == "refresh_unfiltered":  # the same had no filter kept a view out: every unmatched view
+        emails, domains = con.execute("""
+            WITH unmatched AS (
+                SELECT email_lower, domain, personal FROM _steady_views
+                WHERE NOT has_contact
+                  AND (personal OR domain NOT IN (SELECT domain FROM bench_contacts WHERE active = 1)))
+            SELECT (SELECT count(DISTINCT email_lower) FROM unmatched),
+                   (SELECT count(DISTINCT domain) FROM unmatched WHERE NOT personal)
+        """).fetchone()
+        posts = 0
     elif kind == "refresh":
         emails, domains = con.execute("""
-            SELECT (SELECT count(*) FROM (SELECT email_lower FROM _steady_views GROUP BY 1
-                                           HAVING NOT bool_and(to_post))),
-                   (SELECT count(DISTINCT domain) FROM _steady_views WHERE NOT has_contact AND NOT personal)
+            SELECT (SELECT count(DISTINCT email_lower) FROM _steady_views WHERE enabled_project AND NOT to_post),
+                   (SELECT count(DISTINCT domain) FROM _steady_views
+                     WHERE enabled_project AND NOT to_post AND NOT has_contact AND NOT personal)
         """).fetchone()
         posts = 0
     else:

@@ -385,8 +385,10 @@ def steady_section(r: dict[str, Any], before: dict | None) -> list[str]:
             "emails / 100 (rounded up), domain look-ups = unmatched-and-due company domains, posts = new views, "
             "plus the fixed calls of a run: `GET /v2/self` (the key check, every run) and `GET /v2/events` (the "
             "existence check before posting, one per 100 views to post). Unmatched-and-due is nothing in a run "
-            "within the refresh interval of the last; after it, every email with a view not yet posted, and every "
-            "company domain of a view with no contact (`benchmarks/generate.py: steady_bounds`). *Before* is the "
+            "within the refresh interval of the last; after it, every email with a view an answer could still "
+            "bring to a post (not posted, passing `MIN_PERCENT_WATCHED` and `WISTIA_PROJECTS`), and every company "
+            "domain of such a view with no contact (`benchmarks/generate.py: steady_bounds`; 2 % of the views with "
+            "no contact are on the enabled project). *Before* is the "
             "code before the look-up cache (commit a441e8b), the same phase" + scale_note + ".", "",
             "| run | Upsales calls before | **after** | lower bound | ratio | of which contact look-ups | Wistia calls |",
             "|---|---|---|---|---|---|---|"]
@@ -428,7 +430,11 @@ def steady_section(r: dict[str, Any], before: dict | None) -> list[str]:
              f"**{steady['per_day_with_refresh']:,.0f}** ({steady['per_day_with_refresh'] / UPSALES_FREE_PER_DAY:.1%} "
              f"of the {UPSALES_FREE_PER_DAY:,} included)."
              + (f" Before: {old['per_day_quiet']:,.0f}." if old else "")
-             + " New views add their own look-ups and posts on top (the 1 % run).", ""]
+             + " New views add their own look-ups and posts on top (the 1 % run)."
+             + (f" Views kept out by a filter are never asked about again: had no filter kept any out, each refresh "
+                f"run would ask about every unmatched view, {steady['refresh_unfiltered_lookups']:,} look-ups at this "
+                f"scale (computed), {steady['refresh_unfiltered_lookups'] * steady['refresh_runs_per_day']:,} a day."
+                if "refresh_unfiltered_lookups" in steady else ""), ""]
     return rows
 
 

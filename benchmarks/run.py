@@ -454,6 +454,7 @@ def phase_steady(opts, scale: Scale, work: Path) -> dict[str, Any]:
         runs.append(steady_run(sb, work, env, opts, "after the refresh interval", "refresh",
                                generate.steady_bounds(gen, "refresh"), first, last, pages))
         runs[-1]["aged_lookups"] = aged
+        unfiltered = generate.steady_bounds(gen, "refresh_unfiltered")
     finally:
         gen.close()
         sb.stop()
@@ -470,6 +471,9 @@ def phase_steady(opts, scale: Scale, work: Path) -> dict[str, Any]:
         "per_day_with_refresh": (statistics.mean(quiet) * (RUNS_PER_DAY - RUNS_PER_DAY // per_refresh)
                                  + refresh * (RUNS_PER_DAY // per_refresh)),
         "refresh_runs_per_day": RUNS_PER_DAY // per_refresh,
+        # Computed, not measured: the refresh run's look-ups had no filter kept any view out (no
+        # WISTIA_PROJECTS, MIN_PERCENT_WATCHED 0), so that every unmatched view is asked about.
+        "refresh_unfiltered_lookups": unfiltered["upsales_email_lookups"] + unfiltered["upsales_domain_lookups"],
     }
 
 

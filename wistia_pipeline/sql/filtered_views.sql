@@ -3,7 +3,8 @@
 -- tolerance 1e-9) else below_min_percent; then the media's project must be in the filter
 -- (hashed id, numeric id or exact name) else project_not_enabled, or unknown_project when the
 -- media's project cannot be found. The activity branch filters matched views; the forms branch
--- filters converted views (Upsales links form submissions itself).
+-- filters converted views (Upsales links form submissions itself). The rule itself is the macro
+-- filter_reason (schema.sql).
 CREATE OR REPLACE TEMP TABLE _filter_input AS
 SELECT 'activities' AS destination, v.day, v.event_key, v.received_at, v.email,
        c.first_name, c.last_name, v.percent_viewed, v.media_id, v.media_name, v.heatmap_url,
@@ -22,14 +23,8 @@ CREATE OR REPLACE TEMP TABLE _filter_results AS
 SELECT
     i.*,
     m.project_id, m.project_hashed_id, m.project_name,
-    CASE WHEN coalesce(i.percent_viewed, 0) * 100 < $3 - 1e-9 THEN 'below_min_percent'
-         WHEN len($4::VARCHAR[]) = 0 THEN NULL
-         WHEN m.hashed_id IS NULL OR (m.project_hashed_id IS NULL AND m.project_id IS NULL
-                                      AND m.project_name IS NULL) THEN 'unknown_project'
-         WHEN list_contains($4::VARCHAR[], m.project_hashed_id)
-           OR list_contains($4::VARCHAR[], CAST(m.project_id AS VARCHAR))
-           OR list_contains($4::VARCHAR[], m.project_name) THEN NULL
-         ELSE 'project_not_enabled' END AS reason
+    filter_reason(i.percent_viewed, $3, $4::VARCHAR[], m.hashed_id, m.project_id, m.project_hashed_id,
+                  m.project_name) AS reason
 FROM _filter_input AS i
 LEFT JOIN wistia_medias AS m ON m.hashed_id = i.media_id;
 

@@ -1,19 +1,26 @@
 -- The emails of days $1..$2 to look up in Upsales this run ($3 = the oldest look-up still fresh,
--- i.e. now - CONTACT_REFRESH_MINUTES): an email asked never before, or one with a view whose
--- outcome can still change (not in the ledger as posted or rejected) and whose answer is older
--- than $3. An email whose every view is settled keeps its answer, however old: nothing is posted
--- from it again.
+-- i.e. now - CONTACT_REFRESH_MINUTES; $4, $5 = MIN_PERCENT_WATCHED and the project filter): an
+-- email asked never before (its views' reasons follow product.md's order, so even a view that
+-- will be filtered out learns whether it matched), or one whose answer is older than $3 and that
+-- has a view an answer could still bring to a post: not in the ledger as posted or rejected, and
+-- passing the filters (filter_reason, schema.sql; a media missing from wistia_medias or without a
+-- project counts as passing, as that table may predate the media). Every other email keeps its
+-- answer, however old: no view is posted from it.
 CREATE OR REPLACE TEMP TABLE _emails_to_ask AS
 WITH emails AS (
     SELECT v.email_lower,
-           bool_and(coalesce(l.status IN ('posted', 'rejected'), false)) AS settled
+           bool_or(NOT coalesce(l.status IN ('posted', 'rejected'), false)
+                   AND coalesce(filter_reason(v.percent_viewed, $4, $5::VARCHAR[], m.hashed_id, m.project_id,
+                                              m.project_hashed_id, m.project_name) = 'unknown_project', true))
+               AS may_post
     FROM converted_views AS v
     LEFT JOIN synced_ledger AS l ON l.destination = 'activities' AND l.event_key = v.event_key
+    LEFT JOIN wistia_medias AS m ON m.hashed_id = v.media_id
     WHERE v.day BETWEEN $1 AND $2 AND v.email_lower <> ''
     GROUP BY v.email_lower
 )
 SELECT e.email_lower AS asked
 FROM emails AS e
 LEFT JOIN upsales_lookups AS k ON k.kind = 'email' AND k.asked = e.email_lower
-WHERE k.asked IS NULL OR (NOT e.settled AND k.looked_up_at < $3)
+WHERE k.asked IS NULL OR (e.may_post AND k.looked_up_at < $3)
 ORDER BY 1;

@@ -1,9 +1,10 @@
 -- Stage the contacts matching may use for days $1..$2 from the kept answers ($3 = the oldest
 -- look-up still fresh). An email's answer serves exact matches whatever its age (an email with a
--- view still to settle was asked again this run when its answer was old), and counts toward its
--- domain's accounts only while fresh. A domain's answer counts toward the domain's accounts (a
--- domain with a view still to settle was asked again when old) and serves exact matches only
--- while fresh: an old answer never makes a view about to be posted match a contact.
+-- view that may still be posted was asked again this run when its answer was old; an old answer
+-- only explains views that will not be posted), and counts toward its domain's accounts only
+-- while fresh. A domain's answer counts toward the domain's accounts (asked again when old under
+-- the same rule) and serves exact matches only while fresh: an old answer never makes a view
+-- about to be posted match a contact.
 DELETE FROM _upsales_contacts;
 
 INSERT INTO _upsales_contacts (id, email_lower, email_domain, name, active, mod_date, client_id, client_name,

@@ -197,3 +197,19 @@ CREATE TABLE IF NOT EXISTS run_calls (
 
 -- Trim all surrounding white space (DuckDB's trim() only removes spaces).
 CREATE OR REPLACE TEMP MACRO strip_ws(text) AS regexp_replace(text, '^[\s\x{00A0}\x{FEFF}]+|[\s\x{00A0}\x{FEFF}]+$', '', 'g');
+
+-- The filtered stage's rule, in its order (product.md, stage 4), for one view: NULL when it
+-- passes, else below_min_percent, unknown_project or project_not_enabled. `projects` is the
+-- project filter (hashed ids, numeric ids or exact names; empty = every project); the m_* are the
+-- view's row of wistia_medias (all NULL when the media is not in it). filtered_views.sql decides
+-- with it; the contact look-ups use it to skip views no answer could bring to a post.
+CREATE OR REPLACE TEMP MACRO filter_reason(percent_viewed, min_percent, projects, m_hashed_id, m_project_id,
+                                           m_project_hashed_id, m_project_name) AS
+    CASE WHEN coalesce(percent_viewed, 0) * 100 < min_percent - 1e-9 THEN 'below_min_percent'
+         WHEN len(projects) = 0 THEN NULL
+         WHEN m_hashed_id IS NULL OR (m_project_hashed_id IS NULL AND m_project_id IS NULL
+                                      AND m_project_name IS NULL) THEN 'unknown_project'
+         WHEN list_contains(projects, m_project_hashed_id)
+           OR list_contains(projects, CAST(m_project_id AS VARCHAR))
+           OR list_contains(projects, m_project_name) THEN NULL
+         ELSE 'project_not_enabled' END;

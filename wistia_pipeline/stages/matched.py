@@ -1,6 +1,7 @@
 """matched_views: converted views matched to an Upsales contact, or anonymously to an account."""
 
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -30,16 +31,20 @@ LOOKUP_KEEP_DAYS = 7
 
 def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient, first: date, last: date,
                    refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES,
-                   now: datetime | None = None) -> dict[str, int]:
+                   now: datetime | None = None, min_percent: float = 0.0,
+                   projects: Sequence[str] = ()) -> dict[str, int]:
     """Stage the Upsales contacts the window's views can match, spending calls only where an
     outcome can still change (issue #13).
 
     The answers of earlier look-ups are kept in DuckDB (upsales_lookups). An email is asked again
-    only when it was never asked, or when one of its views is not yet posted or rejected and its
-    answer is older than `refresh_minutes` (late binding: a contact created after the view; and
-    nothing posted from an old answer: a contact deactivated since). Batches of 100 emails per
-    call; then, for views with no exact contact, one call per company domain under the same rule.
-    Matching then reads every answer from the cache (lookup_stage_cached.sql).
+    only when it was never asked, or when its answer is older than `refresh_minutes` and one of
+    its views could still be posted: not yet posted or rejected, and passing the filters
+    (`min_percent`, `projects`: a view below the minimum or on a project not enabled is never
+    posted, whatever Upsales answers). That is late binding (a contact created after the view)
+    and nothing posted from an old answer (a contact deactivated since), at no cost for views
+    that cannot change. Batches of 100 emails per call; then, for views with no exact contact,
+    one call per company domain under the same rule. Matching then reads every answer from the
+    cache (lookup_stage_cached.sql).
     """
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     fresh_since = now - timedelta(minutes=refresh_minutes)
@@ -47,7 +52,8 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
     con.execute(ASKED_STAGING)
     stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0, "emails_from_cache": 0}
 
-    con.execute(db.sql("lookup_emails_to_ask"), [first, last, fresh_since])
+    filters = [min_percent, list(projects)]
+    con.execute(db.sql("lookup_emails_to_ask"), [first, last, fresh_since, *filters])
 
     def email_stream():
         """The emails to ask, a thousand at a time (keyset reads of the temp table, which only
@@ -69,7 +75,7 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
         con.execute("DELETE FROM _asked")
     db.run_script(con, "lookup_stage_cached", [first, last, fresh_since])
 
-    con.execute(db.sql("lookup_domains_to_ask"), [first, last, fresh_since])
+    con.execute(db.sql("lookup_domains_to_ask"), [first, last, fresh_since, *filters])
     domains = [row[0] for row in con.execute("SELECT asked FROM _domains_to_ask ORDER BY 1").fetchall()]
     for domain in domains:
         con.execute("DELETE FROM _upsales_contacts")
@@ -115,7 +121,8 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
         stats = {}
         if settings.sync_activities:
             client = upsales.get_client()
-            stats = fetch_contacts(con, client, first, last, settings.contact_refresh_minutes)
+            stats = fetch_contacts(con, client, first, last, settings.contact_refresh_minutes,
+                                   min_percent=settings.min_percent_watched, projects=settings.wistia_projects)
             stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", client.session))
             db.rewrite_days(con, "matched_views", first, last)
         else:  # forms only: nothing to match, and no lookups spent on it

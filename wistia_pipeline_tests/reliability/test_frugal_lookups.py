@@ -51,17 +51,34 @@ def test_a_run_right_after_a_sync_makes_no_contact_lookups(sandbox, world, run):
     assert run().success and contact_lookups(sandbox) == first
 
 
-def test_settled_views_are_never_looked_up_again_even_when_old(sandbox, world, run, pipeline_env):
-    """Once every view of an email is posted (or rejected), its answer is final: aging it costs
-    nothing; only the views still open (below the minimum %, other projects) are asked again."""
+def test_views_that_cannot_change_are_never_looked_up_again_even_when_old(sandbox, world, run, pipeline_env):
+    """Once every view of an email is posted (or rejected), its answer is final; a view below the
+    minimum % or on a project not enabled is never posted whatever Upsales says: aging their
+    answers costs nothing (the world's: anna, one view below 25 %, and karl, one in a project not
+    enabled). Only someone.else@gmail.com, unmatched and passing the filters, is asked again: a
+    contact may have been created for it since (one batch call; a personal domain, no domain call)."""
     assert run().success
     age_lookups(pipeline_env["WISTIA_PIPELINE_DB"], 24 * 60)
     before = contact_lookups(sandbox)
     assert run().success
-    asked = [r for r in sandbox.upsales.requests[-200:] if r.method == "GET" and CONTACTS in r.path]
-    # The world's open views: anna (one view below 25 %) and karl (one in a project not enabled),
-    # one batch call for both; no domain call (both have an exact contact).
+    asked = [r.query for r in sandbox.upsales.requests[-200:] if r.method == "GET" and CONTACTS in r.path]
     assert contact_lookups(sandbox) - before == 1, asked
+    assert '["someone.else@gmail.com"]' in asked[-1]["q"][0], asked
+
+
+def test_a_setting_that_lets_a_view_through_asks_again_for_its_old_answer(sandbox, world, run, pipeline_env,
+                                                                          monkeypatch):
+    """The filters are read each run: when MIN_PERCENT_WATCHED drops, anna's view below the old
+    minimum may now be posted, so her old answer is asked again before it is (one batch call;
+    no domain call, anna has an exact contact)."""
+    assert run().success
+    age_lookups(pipeline_env["WISTIA_PIPELINE_DB"], 24 * 60)
+    monkeypatch.setenv("MIN_PERCENT_WATCHED", "0")
+    before = contact_lookups(sandbox)
+    assert run().success
+    asked = [r.query for r in sandbox.upsales.requests[-200:] if r.method == "GET" and CONTACTS in r.path]
+    assert contact_lookups(sandbox) - before == 1, asked
+    assert "anna.berg@acme.se" in str(asked[-1]).lower() and "karl" not in str(asked[-1]).lower()
 
 
 def test_a_contact_created_later_is_matched_after_the_refresh_interval(sandbox, world, run, pipeline_env):
