@@ -26,6 +26,7 @@ import dagster as dg
 import requests
 
 from wistia_pipeline import redaction
+from wistia_pipeline.errors import root_cause
 from wistia_pipeline.settings import variable
 
 SENSOR_NAME = "alert_on_run_failure"
@@ -74,8 +75,6 @@ def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
 
 def error_summary(context: dg.RunFailureSensorContext) -> str:
     """The first failed step and its innermost error, else the run's own failure message."""
-    from wistia_pipeline.cli import root_cause
-
     failures = context.get_step_failure_events()
     if failures:
         first = failures[0]

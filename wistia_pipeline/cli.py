@@ -14,6 +14,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from wistia_pipeline.errors import root_cause
 from wistia_pipeline.settings import Settings, SettingsError
 from wistia_pipeline.stages.common import FUNNEL_LABELS
 
@@ -172,21 +173,6 @@ def is_interrupt(error: Any) -> bool:
             return True
         pending += [error.cause, getattr(error, "context", None)]
     return False
-
-
-def root_cause(error: Any) -> str:
-    """The innermost error of a Dagster step failure, as one line without the exception class."""
-    if error is None:
-        return "failed"
-    while error.cause is not None:
-        error = error.cause
-    lines = [line for line in error.message.strip().splitlines() if line.strip()]
-    text = lines[-1] if lines else error.cls_name or "failed"
-    prefix = f"{error.cls_name}: " if error.cls_name else ""
-    for candidate in (prefix, f"dagster._core.definitions.events.{prefix}"):
-        if candidate and candidate in text:
-            text = text.split(candidate, 1)[1]
-    return text.strip()
 
 
 def format_report(report: SyncReport) -> str:

@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL
-from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL, DEFAULT_WISTIA_MAX_PAGES
 
 DEFAULT_DB_PATH = "data/wistia_pipeline.duckdb"
 # How long a run waits for the DuckDB file's lock (or the Dagster pool slot) before giving up.
 DEFAULT_DB_LOCK_TIMEOUT_S = 300
-# DEFAULT_WISTIA_MAX_PAGES (20000 pages of one day, 2,000,000 views) lives with the Wistia client.
+DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
+DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
+# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
+# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
+# The setting WISTIA_MAX_PAGES overrides it.
+DEFAULT_WISTIA_MAX_PAGES = 20000
 FORM_POLICIES = ("single", "project", "video")
 # The first daily partition (UTC day) of every stage asset, and the earliest day `sync --start`
 # accepts. A fixed date, never one computed from today: a start that moved every day would give

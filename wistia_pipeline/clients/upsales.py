@@ -16,6 +16,8 @@ from urllib.parse import quote
 import dagster as dg
 from pydantic import Field
 
+from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, clean_token
+
 from .http import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_MAX,
@@ -26,8 +28,6 @@ from .http import (
 )
 
 __all__ = ["UpsalesClient", "UpsalesResource", "DEFAULT_UPSALES_API_URL", "normalize_emails"]
-
-DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
 
 # api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key. Our sliding window
 # counts requests as they leave and Upsales as they arrive; five requests of slack absorb the
@@ -343,7 +343,5 @@ class UpsalesResource(dg.ConfigurableResource):
         space or line break would otherwise pass doctor and fail the run with 401); ``options``
         are UpsalesClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
         the key is unusable."""
-        from wistia_pipeline.settings import clean_token  # settings imports this module
-
         token = clean_token("UPSALES_API_TOKEN", self.api_token)
         return UpsalesClient(self.api_url.rstrip("/"), token, customer_id=self.customer_id or None, **options)

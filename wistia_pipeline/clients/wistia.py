@@ -17,6 +17,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from wistia_pipeline.settings import DEFAULT_WISTIA_API_URL, DEFAULT_WISTIA_MAX_PAGES, clean_token
+
 from .http import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_MAX,
@@ -28,8 +30,6 @@ from .http import (
 __all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "DEFAULT_WISTIA_MAX_PAGES",
            "is_higher_percent"]
 
-DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
-
 # api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
 # account's other integrations, so stay under it with headroom.
 WISTIA_RATE_LIMIT = 600
@@ -38,10 +38,7 @@ DEFAULT_WISTIA_PER_MINUTE = 500
 
 # api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send 100.
 PER_PAGE = 100
-# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
-# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
-# The setting WISTIA_MAX_PAGES overrides it.
-DEFAULT_WISTIA_MAX_PAGES = 20000
+# DEFAULT_WISTIA_MAX_PAGES (settings.py): pages of one day after which a fetch stops.
 
 EVENTS_PATH = "/stats/events.json"
 MEDIAS_PATH = "/medias.json"
@@ -241,7 +238,5 @@ class WistiaResource(dg.ConfigurableResource):
         space or line break would otherwise pass doctor and fail the run); ``options`` are
         WistiaClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
         the token is unusable."""
-        from wistia_pipeline.settings import clean_token  # settings imports this module
-
         token = clean_token("WISTIA_API_TOKEN", self.api_token)
         return WistiaClient(self.api_url.rstrip("/"), token, **{"max_pages": self.max_pages, **options})
