@@ -30,7 +30,6 @@ def build_resources() -> dict[str, object]:
         "wistia": WistiaResource(
             api_token=dg.EnvVar("WISTIA_API_TOKEN"),
             api_url=value_or_default("WISTIA_API_URL"),
-            public_token=value_or_default("WISTIA_PUBLIC_TOKEN"),
             max_pages=value_or_default("WISTIA_MAX_PAGES"),
         ),
         "upsales": UpsalesResource(

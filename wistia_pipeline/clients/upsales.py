@@ -32,7 +32,6 @@ __all__ = ["UpsalesClient", "UpsalesResource", "DEFAULT_UPSALES_API_URL", "norma
 # api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key. Our sliding window
 # counts requests as they leave and Upsales as they arrive; five requests of slack absorb the
 # difference in network delay, so the limiter and not a 429 sets the pace, at 97.5 % of the limit.
-UPSALES_RATE_LIMIT = 200
 UPSALES_RATE_WINDOW_S = 10.0
 DEFAULT_UPSALES_PER_10S = 195
 
@@ -215,7 +214,9 @@ class UpsalesClient:
         self.session.request_json("DELETE", path)
 
     def find_events_by_external_id(self, external_id: str) -> list[dict]:
-        """Entries carrying ``externalId`` (how a post is found again after a crash)."""
+        """Entries carrying ``externalId``, asked with one plain value rather than a list: `probe
+        --write-test` checks its test entry is gone this way, a query that does not rely on
+        Upsales honouring the list the pipeline sends (`find_events_by_external_ids`)."""
         data, _ = self._list(EVENTS_PATH, {"q": _q("externalId", "eq", external_id)})
         return data
 

@@ -32,7 +32,6 @@ __all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "DEFAULT_
 
 # api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
 # account's other integrations, so stay under it with headroom.
-WISTIA_RATE_LIMIT = 600
 WISTIA_RATE_WINDOW_S = 60.0
 DEFAULT_WISTIA_PER_MINUTE = 500
 
@@ -212,10 +211,6 @@ class WistiaClient:
         for page in self._iter_pages(MEDIAS_PATH, what="the medias"):
             yield [_alias_project_hashed_id(media) for media in page]
 
-    def iter_projects(self) -> Iterator[list[dict]]:
-        """All projects (camelCase keys), 100 per page."""
-        yield from self._iter_pages(PROJECTS_PATH, what="the projects")
-
     def verify(self) -> None:
         """One cheap authenticated call; raises AuthError on 401/403."""
         self._get_list(PROJECTS_PATH, {"per_page": 1})
@@ -226,7 +221,6 @@ class WistiaResource(dg.ConfigurableResource):
 
     api_token: str = Field(description="Wistia API token (secret; never logged).")
     api_url: str = Field(default=DEFAULT_WISTIA_API_URL, description="Wistia API root.")
-    public_token: str = Field(default="", description="Non-secret token for heatmap links.")
     max_pages: int = Field(default=DEFAULT_WISTIA_MAX_PAGES,
                            description="Pages of one day after which a fetch stops (WISTIA_MAX_PAGES).")
 

@@ -33,9 +33,6 @@ class FakeUpsales:
             raise ApiError("connection dropped", service="Upsales", status=None)
         return self.events[-1]
 
-    def find_events_by_external_id(self, external_id):
-        return [e for e in self.events if e["externalId"] == external_id]
-
     def find_events_by_external_ids(self, external_ids):
         self.lookups = getattr(self, "lookups", 0) + 1
         return [e for e in self.events if e["externalId"] in external_ids]
