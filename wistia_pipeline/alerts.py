@@ -64,10 +64,6 @@ def mask_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
     return redaction.mask(text, _secrets(env))
 
 
-def one_line(text: str, limit: int = ERROR_MAX_CHARS) -> str:
-    return redaction.one_line(text, limit)
-
-
 def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
     """Masked on the full text, then one line and cut: a secret near the cut cannot leak in part."""
     return redaction.clean(text, _secrets(env), ERROR_MAX_CHARS)

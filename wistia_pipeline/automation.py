@@ -29,10 +29,7 @@ RUN_GOING = [
 sync_job = dg.define_asset_job(
     SYNC_JOB_NAME,
     selection=dg.AssetSelection.groups(GROUP),
-    # The chain is strictly sequential and shares one DuckDB file: running every step in the run's
-    # own process saves a Python start-up per step (seconds each on a small machine); the
-    # `wistia_duckdb` pool still makes steps of concurrent runs take turns.
-    executor_def=dg.in_process_executor,
+    # No executor here: the Definitions' own (in process, definitions.py) runs this job too.
     # The bound of dagster.yaml (run_monitoring.max_runtime_seconds) on the job's own runs too, so it
     # holds even with an older dagster.yaml in DAGSTER_HOME: see run_health.MAX_RUNTIME_S.
     run_tags={MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},

@@ -19,7 +19,7 @@ ledger checks read the whole ledger (one row per view ever sent).
 """
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations.
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -27,7 +27,7 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
-from wistia_pipeline.stages.common import DUCKDB_POOL
+from wistia_pipeline.stages.common import DUCKDB_POOL, partition_days
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -48,19 +48,12 @@ COUNT_LINKS: dict[str, tuple[tuple[str, str], ...]] = {
 def checked_days(context: dg.AssetCheckExecutionContext) -> tuple[date, date]:
     """First and last day of the partitions the run materializes; every day outside a partitioned run."""
     if context.has_partition_key or context.has_partition_key_range:
-        window = context.partition_time_window
-        return window.start.date(), (window.end - timedelta(days=1)).date()
+        return partition_days(context)
     return ALL_DAYS
 
 
 def describe_days(first: date, last: date) -> str:
     return "all days" if (first, last) == ALL_DAYS else f"{first.isoformat()} .. {last.isoformat()}"
-
-
-def _rows(con: duckdb_module.DuckDBPyConnection, name: str, params: list[Any]) -> list[dict[str, Any]]:
-    relation = con.execute(db.sql(name), params)
-    columns = [d[0] for d in relation.description]
-    return [dict(zip(columns, values)) for values in relation.fetchall()]
 
 
 def _json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,13 +68,13 @@ def duplicate_keys(con: duckdb_module.DuckDBPyConnection, table: str, first: dat
     """How many (day, destination, event_key) appear more than once in `table`, and the first 10."""
     if table not in db.STAGE_TABLES:
         raise ValueError(f"not a stage table: {table}")
-    rows = _rows(con, "check_duplicate_keys", [table, first, last])
+    rows = db.rows(con, "check_duplicate_keys", [table, first, last])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
 def stage_counts(con: duckdb_module.DuckDBPyConnection, first: date, last: date) -> list[dict[str, Any]]:
     """Rows per day of every stage (filtered per destination)."""
-    return _rows(con, "check_stage_counts", [first, last])
+    return db.rows(con, "check_stage_counts", [first, last])
 
 
 def count_growth(counts: list[dict[str, Any]], links: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
@@ -96,12 +89,12 @@ def count_growth(counts: list[dict[str, Any]], links: tuple[tuple[str, str], ...
 
 
 def ledger_without_upsales_id(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = _rows(con, "check_ledger_without_upsales_id", [])
+    rows = db.rows(con, "check_ledger_without_upsales_id", [])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
 def ledger_duplicates(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = _rows(con, "check_ledger_duplicates", [])
+    rows = db.rows(con, "check_ledger_duplicates", [])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
@@ -186,7 +179,7 @@ def one_row_per_destination_and_view(duckdb: DuckDBResource) -> dg.AssetCheckRes
 
 
 def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = _rows(con, "check_ledger_rejected", [])
+    rows = db.rows(con, "check_ledger_rejected", [])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 

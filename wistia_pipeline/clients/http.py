@@ -13,7 +13,6 @@ import contextlib
 import re
 import logging
 import math
-import random
 import threading
 import time
 from collections import Counter, deque

@@ -129,7 +129,7 @@ def inspect_database(path: str, writable: str) -> Check:
     except db.DatabaseCorrupt as error:
         return Check(name, False, error.problem, error.fix)
     except duckdb.Error as error:
-        return Check(name, False, f"{path} cannot be opened ({db.one_line(error)})",
+        return Check(name, False, f"{path} cannot be opened ({db.duckdb_message(error)})",
                      "check the file, or point WISTIA_PIPELINE_DB at the pipeline's DuckDB file")
     try:
         found = {row[0] for row in con.execute(

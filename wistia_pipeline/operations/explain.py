@@ -145,10 +145,9 @@ def open_read_only(path: str) -> duckdb.DuckDBPyConnection:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, name: str, params: list[Any], path: str) -> list[dict[str, Any]]:
+    """db.rows, its DuckDB errors as one-line ExplainErrors (no sync yet, a damaged file)."""
     try:
-        relation = con.execute(db.sql(name), params)
-        columns = [d[0] for d in relation.description]
-        return [dict(zip(columns, values)) for values in relation.fetchall()]
+        return db.rows(con, name, params)
     except duckdb.CatalogException:
         raise ExplainError("no sync has run yet: the DuckDB file holds no outcomes "
                            "(run `wistia-pipeline sync` first)") from None

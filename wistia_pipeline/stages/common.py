@@ -71,6 +71,11 @@ def day_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
     Every asset calls it first, so it also tags the run with the process running it (once per
     run): a run whose process is gone can then be failed and its pool slot freed (run_health)."""
     run_health.record_run_process(context.instance, context.run)
+    return partition_days(context)
+
+
+def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[date, date]:
+    """First and last UTC day (inclusive) of the run's partitions (one day, or a range)."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
 
