@@ -124,12 +124,12 @@ class SlidingWindowLimiter:
     Thread-safe (the lock only guards the bookkeeping; waiting happens outside it), so
     concurrent posting later shares one budget per client.
 
-    Why not pyrate-limiter (a declared dependency): its v4 ``Limiter`` can do this, but its
+    Why not pyrate-limiter (no longer a dependency): its v4 ``Limiter`` can do this, but its
     blocking wait calls a module-level ``time.sleep`` and reads a clock stored on the bucket
     class, so neither can be injected to test the spacing with a fake clock without patching
     library internals; by default it also starts a background leak thread per bucket (one per
-    client); and ``pyproject.toml`` allows pyrate-limiter >= 3.7, whose ``Limiter`` API is
-    incompatible with v4. A sliding-window log of ``limit`` timestamps is twenty lines.
+    client); and its v3 ``Limiter`` API is incompatible with v4. A sliding-window log of
+    ``limit`` timestamps is twenty lines.
     """
 
     def __init__(
