@@ -18,7 +18,7 @@ from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_PER_MINUTE
 
 GIB = 2**30
 MIB = 2**20
-UPSALES_LIMIT_PER_S = 20.0  # 200 requests per 10 s (api/upsales.md)
+UPSALES_LIMIT_PER_S = 20.0  # 200 requests per 10 s (docs/api/upsales.md)
 # Posting only shows its sustained rate well past the client's first burst (a window's worth at once).
 SUSTAINED_POSTS = 1_000
 

@@ -1,6 +1,6 @@
 """Every environment setting, parsed and validated in one place.
 
-The table lives in the README (and in the product spec). A bad value raises `SettingsError`
+The table lives in the README. A bad value raises `SettingsError`
 whose text is one line naming the variable and what it accepts, before any API call is made.
 Secrets (the two API tokens) are read here only to check them; the Dagster resources receive
 them through `EnvVar`, so their values never reach run config or the UI, and clean them with the

@@ -44,8 +44,8 @@ __all__ = [
 logger = logging.getLogger("wistia_pipeline.http")
 
 # Statuses worth retrying: Wistia answers 429 (older: 503) when over its rate limit and has
-# been seen to time out on full pages (api/wistia.md "Limits and errors"); Upsales answers 429
-# and asks for exponential backoff (api/upsales.md "Rate limits and quota").
+# been seen to time out on full pages (docs/api/wistia.md "Limits and errors"); Upsales answers 429
+# and asks for exponential backoff (docs/api/upsales.md "Rate limits and quota").
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 # Connection-level failures that say nothing about the request itself: retry them.
@@ -56,7 +56,7 @@ _RETRY_EXCEPTIONS = (
 )
 
 DEFAULT_TIMEOUT = (5, 60)  # (connect, read) seconds: a full Wistia page can be slow
-DEFAULT_MAX_ATTEMPTS = 6  # Upsales' own app template retries 6 times (api/upsales.md)
+DEFAULT_MAX_ATTEMPTS = 6  # Upsales' own app template retries 6 times (docs/api/upsales.md)
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_MAX = 60.0
 REASON_MAX_CHARS = 200
@@ -225,7 +225,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def parse_rate_limit_reset(value: str | None) -> float | None:
     """Seconds from Upsales' ``X-RateLimit-Reset``; None when absent, invalid, 0 or negative.
 
-    api/upsales.md: the header is "seconds to the reset; can be negative". A reset that is
+    docs/api/upsales.md: the header is "seconds to the reset; can be negative". A reset that is
     already due says nothing useful, so the caller falls back to the backoff.
     """
     if value is None:

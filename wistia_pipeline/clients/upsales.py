@@ -29,15 +29,16 @@ from .http import (
 
 __all__ = ["UpsalesClient", "UpsalesResource", "DEFAULT_UPSALES_API_URL", "normalize_emails"]
 
-# api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key. Our sliding window
-# counts requests as they leave and Upsales as they arrive; five requests of slack absorb the
-# difference in network delay, so the limiter and not a 429 sets the pace, at 97.5 % of the limit.
+# docs/api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key. Our sliding
+# window counts requests as they leave and Upsales as they arrive; five requests of slack absorb
+# the difference in network delay, so the limiter and not a 429 sets the pace, at 97.5 % of the
+# limit.
 UPSALES_RATE_WINDOW_S = 10.0
 DEFAULT_UPSALES_PER_10S = 195
 
-# api/upsales.md "Paging": limit defaults to 1000 (max 2000); 1000 keeps responses moderate.
+# docs/api/upsales.md "Paging": limit defaults to 1000 (max 2000); 1000 keeps responses moderate.
 PAGE_LIMIT = 1000
-# api/upsales.md "Rate limits and quota": one call per 100 views, never one per view.
+# docs/api/upsales.md "Rate limits and quota": one call per 100 views, never one per view.
 DEFAULT_EMAIL_BATCH = 100
 
 CONTACTS_PATH = "/v2/contacts"
@@ -50,7 +51,7 @@ FORM_SUBMIT_PATH = "/external/formSubmit"
 
 
 def _q(attribute: str, comparison: str, value: Any) -> str:
-    """A JSON ``q`` filter, e.g. ``{"a":"email","c":"eq","v":[...]}`` (api/upsales.md)."""
+    """A JSON ``q`` filter, e.g. ``{"a":"email","c":"eq","v":[...]}`` (docs/api/upsales.md)."""
     return json.dumps({"a": attribute, "c": comparison, "v": value}, separators=(",", ":"),
                       ensure_ascii=False)
 
@@ -68,7 +69,8 @@ def normalize_emails(emails: Iterable[str]) -> list[str]:
 
 
 def _envelope_error(body: Any) -> tuple[int | None, str] | None:
-    """Report a non-null envelope ``error`` (api/upsales.md: a 200 with an error is a failure)."""
+    """Report a non-null envelope ``error`` (docs/api/upsales.md: a 200 with an error is a
+    failure)."""
     if not isinstance(body, dict):
         return None
     error = body.get("error")
@@ -300,7 +302,7 @@ class UpsalesClient:
 
     def customer_id(self) -> int:
         """The customer id for form submits: the configured override, else
-        ``data.clients[0].clientId`` of ``GET /v2/self`` (unverified shape, api/upsales.md)."""
+        ``data.clients[0].clientId`` of ``GET /v2/self`` (unverified shape, docs/api/upsales.md)."""
         if self._customer_id_override:
             try:
                 return int(self._customer_id_override)

@@ -30,12 +30,13 @@ from .http import (
 __all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "DEFAULT_WISTIA_MAX_PAGES",
            "is_higher_percent"]
 
-# api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
+# docs/api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
 # account's other integrations, so stay under it with headroom.
 WISTIA_RATE_WINDOW_S = 60.0
 DEFAULT_WISTIA_PER_MINUTE = 500
 
-# api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send 100.
+# docs/api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send
+# 100.
 PER_PAGE = 100
 # DEFAULT_WISTIA_MAX_PAGES (settings.py): pages of one day after which a fetch stops.
 
@@ -81,7 +82,7 @@ def _fingerprint(items: list) -> bytes:
 def _alias_project_hashed_id(media: Any) -> Any:
     """Give ``media.project`` both ``hashed_id`` and ``hashedId``.
 
-    api/wistia.md: older responses spell it ``hashed_id``, newer ones ``hashedId``; adding the
+    docs/api/wistia.md: older responses spell it ``hashed_id``, newer ones ``hashedId``; adding the
     missing alias (keeping the original) lets callers read either.
     """
     if isinstance(media, dict) and isinstance(media.get("project"), dict):

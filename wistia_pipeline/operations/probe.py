@@ -2,8 +2,8 @@
 relies on before anything is posted, one green or red line per assumption (the model is
 `doctor`: the same `Check`, the same clients, the same output).
 
-Read-only by default: only GET requests. The assumptions are those api/wistia.md and
-api/upsales.md mark unverified, plus the ones every sync leans on:
+Read-only by default: only GET requests. The assumptions are those docs/api/wistia.md and
+docs/api/upsales.md mark unverified, plus the ones every sync leans on:
 
 - Wistia: the token reads projects, medias and stats; `start_date=end_date=D` returns the views
   received on D in UTC and none of another day (days are inclusive and in UTC), checked on the
@@ -44,7 +44,7 @@ PROBE_FORM_NAME = "Wistia pipeline probe"
 PROBE_FORM_DESCRIPTION = "Created by `wistia-pipeline probe --write-test`: test submissions only; safe to delete."
 DISCOVERY_DAYS = 30  # how far back the most recent day with views is looked for
 DAY_PAGES = 30  # pages (100 views each) of one day read for the day check
-# api/wistia.md: a view can take a few hours to show up in filtered queries, so a view the wide
+# docs/api/wistia.md: a view can take a few hours to show up in filtered queries, so a view the wide
 # request lists is only expected in its day's answer once it is this old.
 SETTLED = timedelta(hours=4)
 CONTACT_SAMPLE = 100  # contacts read to find one with an email

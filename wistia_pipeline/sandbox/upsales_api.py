@@ -1,5 +1,5 @@
 """Upsales API emulator: the `/api/v2` and `/api/external` endpoints the pipeline uses, as
-documented in `api/upsales.md` and recorded in `api/examples/`.
+documented in `docs/api/upsales.md` and recorded in `docs/api/examples/`.
 
 What it reproduces because the client must cope with it: the `{"error", "metadata", "data"}`
 envelopes (errors can arrive with any status), `limit`/`offset` paging with `limit=0` for a bare
@@ -43,7 +43,8 @@ NOT_FOUND_HTML = (
     "<body><pre>Cannot {method} {path}</pre></body>\n</html>\n"
 )
 
-# Key order and defaults follow the recorded contact in api/examples/upsales-contacts-list.json.
+# Key order and defaults follow the recorded contact in
+# docs/api/examples/upsales-contacts-list.json.
 CONTACT_TEMPLATE: dict[str, Any] = {
     "id": None,
     "name": "",
@@ -433,7 +434,8 @@ class UpsalesEmulator(Emulator):
         return served
 
     def _event_client(self, account: dict[str, Any]) -> dict[str, Any]:
-        """The account summary an event carries (shape of api/examples/upsales-event-create.json)."""
+        """The account summary an event carries (the shape of
+        docs/api/examples/upsales-event-create.json)."""
         address = (account.get("addresses") or [{}])[0]
         return {
             "id": account["id"],

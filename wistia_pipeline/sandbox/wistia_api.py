@@ -1,6 +1,6 @@
 """Wistia API emulator: the legacy `/v1` endpoints the pipeline reads, as documented in
-`api/wistia.md` (bare JSON arrays, paging by `page`/`per_page` with a short last page, Bearer-only
-auth, 429 with `Retry-After` and a plain-text body, no budget headers).
+`docs/api/wistia.md` (bare JSON arrays, paging by `page`/`per_page` with a short last page,
+Bearer-only auth, 429 with `Retry-After` and a plain-text body, no budget headers).
 
 Events are served newest-first for whole UTC days. Events added with `hidden=True` stay invisible
 until `release_hidden()`, and events added with `visible_after=<seconds>` until that much time has

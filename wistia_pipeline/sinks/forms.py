@@ -45,8 +45,8 @@ FORM_FIELDS = [
 ]
 
 
-# What a submission id looks like (api/upsales.md: a 200 answers with the new submission's id as
-# text). Anything else in a 200 (a proxy's HTML page, a JSON error envelope) was not written by
+# What a submission id looks like (docs/api/upsales.md: a 200 answers with the new submission's id
+# as text). Anything else in a 200 (a proxy's HTML page, a JSON error envelope) was not written by
 # Upsales' form endpoint: the submission may or may not have been stored, so the view stays in
 # flight and is read back before any new submit.
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
