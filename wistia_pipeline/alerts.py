@@ -59,13 +59,9 @@ def _secrets(env: Mapping[str, str] | None) -> list[str]:
     return [(env.get(name) or "").strip() for name in _SECRET_VARIABLES]
 
 
-def mask_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
-    """The API tokens and the webhook URL masked in every form (redaction.mask), text kept whole."""
-    return redaction.mask(text, _secrets(env))
-
-
 def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
-    """Masked on the full text, then one line and cut: a secret near the cut cannot leak in part."""
+    """The API tokens and the webhook URL masked in every form on the full text, then one line and
+    cut (redaction.clean): a secret near the cut cannot leak in part."""
     return redaction.clean(text, _secrets(env), ERROR_MAX_CHARS)
 
 

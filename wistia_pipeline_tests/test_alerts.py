@@ -130,7 +130,7 @@ def test_the_post_is_retried_once_then_gives_up_naming_only_the_host():
 
 def test_secrets_are_masked_and_a_bad_webhook_url_is_one_line(monkeypatch):
     monkeypatch.setenv("UPSALES_API_TOKEN", WRONG_KEY)
-    assert alerts.mask_secrets(f"failed with {WRONG_KEY} in it") == "failed with *** in it"
+    assert alerts.clean_error(f"failed with {WRONG_KEY} in it") == "failed with *** in it"
     with pytest.raises(SettingsError, match="^ALERT_WEBHOOK_URL must be an http"):
         alerts.webhook_url({"ALERT_WEBHOOK_URL": "hooks.slack.com/services/x"})
     assert alerts.webhook_url({}) == ""
