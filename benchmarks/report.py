@@ -442,7 +442,7 @@ NOTES = """## What changed, and why
 
 Before/after figures are above; the code is in the files named.
 
-- **`wistia_events` (sql/wistia_events.sql)**: each event's JSON is parsed once (`json_transform` into the
+- **`wistia_events` (sql/stages/wistia_events.sql)**: each event's JSON is parsed once (`json_transform` into the
   ten fields used) instead of once per field (`raw ->> ...` fifteen times), and rows stream straight into the
   table. Deduplication used to rank every row *with its raw JSON* in a window (several GB for a million
   events); a key seen twice is rare, so duplicates are now settled afterwards, on those keys alone. Same
@@ -460,7 +460,7 @@ Before/after figures are above; the code is in the files named.
   instead of 1 GB of memory), inside the same transaction as the rewrite and dropped before its commit
   (`stages/events.py: event_staging`), so they are never stored; the stages' working tables are
   dropped at the end of their scripts. A million-event window used to peak at about 3 GB.
-- **Fewer DuckDB round trips**: pages are staged 20 to an INSERT (`sql/wistia_events_load_pages.sql`).
+- **Fewer DuckDB round trips**: pages are staged 20 to an INSERT (`sql/stages/wistia_events_load_pages.sql`).
 - **Days are fetched side by side** (`stages/events.py: fetch_pages`, one thread per day, sharing the
   client's rate limiter; a bounded queue keeps the window out of Python). With Wistia's real response
   times one day after another uses a fraction of the 600 requests a minute.

@@ -30,9 +30,25 @@ STAGE_TABLES = ("wistia_events", "converted_views", "matched_views", "filtered_v
 
 
 @cache
+@cache
+def _sql_files() -> dict[str, Path]:
+    """Every SQL file by its name: the folders of sql/ (stages, ledger, checks, operations) group
+    them for a reader, while a name stays unique, so callers need not know the folder."""
+    files: dict[str, Path] = {}
+    for path in sorted(SQL_DIR.rglob("*.sql")):
+        if path.stem in files:
+            raise RuntimeError(f"two SQL files named {path.stem}: {files[path.stem]} and {path}")
+        files[path.stem] = path
+    return files
+
+
 def sql(name: str) -> str:
-    """The text of `sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of the SQL file `name` (`sql/<folder>/<name>.sql`)."""
+    try:
+        path = _sql_files()[name]
+    except KeyError:
+        raise FileNotFoundError(f"no SQL file {name}.sql under {SQL_DIR}") from None
+    return path.read_text(encoding="utf-8")
 
 
 # DuckDB's buffer pool per database. Without a cap it may grow to 80 % of the machine's memory;

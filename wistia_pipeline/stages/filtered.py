@@ -16,8 +16,7 @@ from wistia_pipeline.stages.matched import matched_views
 
 def refresh_medias(con: duckdb_module.DuckDBPyConnection, client: WistiaClient) -> int:
     """Replace the media -> project table from Wistia (pages of 100 medias)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _wistia_media_pages "
-                "(hashed_id VARCHAR, name VARCHAR, project_id BIGINT, project_hashed_id VARCHAR, project_name VARCHAR)")
+    db.run_script(con, "wistia_medias_staging", [])
     for page in client.iter_medias():
         db.load_page(con, "wistia_medias_load", page)
     with db.transaction(con):

@@ -17,14 +17,6 @@ from wistia_pipeline.stages.common import (
 )
 from wistia_pipeline.stages.converted import converted_views
 
-CONTACTS_STAGING = """
-CREATE OR REPLACE TEMP TABLE _upsales_contacts (
-    id BIGINT, email_lower VARCHAR, email_domain VARCHAR, name VARCHAR, active INTEGER,
-    mod_date TIMESTAMP, client_id BIGINT, client_name VARCHAR,
-    exact_ok BOOLEAN, domain_ok BOOLEAN)
-"""
-ASKED_STAGING = "CREATE OR REPLACE TEMP TABLE _asked (asked VARCHAR)"
-
 # Kept answers not used by any window for this long are dropped (a later view asks again).
 LOOKUP_KEEP_DAYS = 7
 
@@ -48,8 +40,7 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
     """
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     fresh_since = now - timedelta(minutes=refresh_minutes)
-    con.execute(CONTACTS_STAGING)
-    con.execute(ASKED_STAGING)
+    db.run_script(con, "upsales_contacts_staging", [])
     stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0, "emails_from_cache": 0}
 
     filters = [min_percent, list(projects)]

@@ -10,7 +10,6 @@ import pytest
 
 from wistia_pipeline import db
 from wistia_pipeline.stages.events import stage_pages
-from wistia_pipeline.stages.matched import CONTACTS_STAGING
 
 DAY = date(2026, 3, 10)
 
@@ -19,7 +18,7 @@ class StageDb:
     def __init__(self) -> None:
         self.con = db.prepare(duckdb.connect(":memory:"))
         self.con.execute("CREATE TEMP TABLE _wistia_event_pages (day DATE, page_no INTEGER, position INTEGER, raw JSON)")
-        self.con.execute(CONTACTS_STAGING)
+        db.run_script(self.con, "upsales_contacts_staging", [])
 
     def events(self, *pages: list[dict], day: date = DAY) -> None:
         self.con.execute("DELETE FROM _wistia_event_pages")  # each run stages its own pages
