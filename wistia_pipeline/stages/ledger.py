@@ -17,23 +17,21 @@ from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
-from wistia_pipeline.clients.upsales import UpsalesResource
+from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
 from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.activities import ActivitySink
 from wistia_pipeline.sinks.forms import FormSink
 from wistia_pipeline.sinks.posting import dry_run_plan, enqueue, post_new_views, read_back, reconcile_in_flight
 from wistia_pipeline.stages.common import (
-    record_calls,
+    record_calls, StepCalls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings,
 )
 from wistia_pipeline.stages.filtered import filtered_views
 
 
-def build_sinks(settings: Settings, upsales: UpsalesResource, con: duckdb_module.DuckDBPyConnection,
-                dry_run: bool = False, client: Any = None) -> dict[str, Any]:
-    """One sink per enabled destination, in posting order (sharing `client`, so that the step's
-    calls are counted in one place)."""
-    client = client or upsales.get_client()
+def build_sinks(settings: Settings, client: UpsalesClient, con: duckdb_module.DuckDBPyConnection,
+                dry_run: bool = False) -> dict[str, Any]:
+    """One sink per enabled destination, in posting order, all on the run's `client`."""
     makers = {"activities": lambda: ActivitySink(client, settings),
               "forms": lambda: FormSink(client, settings, con, dry_run=dry_run)}
     return {destination: makers[destination]() for destination in settings.destinations}
@@ -84,9 +82,10 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
     with db.connect(duckdb) as con:
         for destination in settings.destinations:
             metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
-        client = upsales.get_client()
+        client = upsales.get_client()  # the run's, shared with the matching step
+        calls = StepCalls(client.session)
         client.verify()  # a rejected key stops the run before anything is posted
-        sinks = build_sinks(settings, upsales, con, client=client)
+        sinks = build_sinks(settings, client, con)
         for destination, sink in sinks.items():
             # One destination failing (Upsales' form endpoint down, say) does not stop the other.
             try:
@@ -135,7 +134,7 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
         db.run_script(con, "view_outcomes", [first, last, list(sinks), run_id])
         metadata.update(funnel_metadata(funnels))
         metadata.update(ledger_metadata(con, first, last, run_id, list(sinks)))
-        metadata.update(record_calls(con, run_id, "synced_ledger", "upsales", client.session))
+        metadata.update(record_calls(con, run_id, "synced_ledger", "upsales", calls))
     if problems or systematic:
         parts = list(systematic)
         parts += [f"{d} stopped before posting; the next run retries its views" for d in stopped]
@@ -154,8 +153,9 @@ def dry_run(context: dg.AssetExecutionContext, settings: Settings, duckdb: DuckD
     """`dry_run`: what would be posted, per destination; Upsales is read, never written, nor the ledger."""
     metadata: dict[str, Any] = {"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}"}
     with db.connect(duckdb) as con:
-        upsales.get_client().verify()
-        for destination, sink in build_sinks(settings, upsales, con, dry_run=True).items():
+        client = upsales.get_client()
+        client.verify()
+        for destination, sink in build_sinks(settings, client, con, dry_run=True).items():
             plan = dry_run_plan(con, sink, first, last, only)
             metadata[f"{destination}/would_post"] = plan["would_post"]
             metadata[f"{destination}/found_in_upsales"] = plan["found_in_upsales"]
