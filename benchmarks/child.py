@@ -176,10 +176,13 @@ def sync_candidates(con: Any, first: date, last: date) -> None:
     """The post queue of the window: queued in the ledger first where the code measured does so
     (an older checkout, measured as "before", builds the queue from filtered_views alone)."""
     from wistia_pipeline import db
-    from wistia_pipeline.stages import ledger
+    try:
+        from wistia_pipeline.sinks import posting as engine
+    except ImportError:  # an older checkout: the posting engine lived in the ledger stage
+        from wistia_pipeline.stages import ledger as engine
 
-    if hasattr(ledger, "enqueue"):
-        ledger.enqueue(con, "activities", first, last)
+    if hasattr(engine, "enqueue"):
+        engine.enqueue(con, "activities", first, last)
         con.execute(db.sql("ledger_post_queue"), [first, last, "activities", False, None])
     else:
         con.execute(db.sql("ledger_post_queue"), [first, last, "activities"])

@@ -480,7 +480,7 @@ up to its 512 MB cap before spilling; with a lower `db.MEMORY_LIMIT` ours would 
 sooner. Both are bound by Wistia's rate limit in production (a page per 120 ms at 500/min); the difference
 matters for backfills against a fast API and for the CPU left to the rest of the machine.
 
-## Posting throughput: what limited it, and what changed (stages/ledger.py, clients/upsales.py)
+## Posting throughput: what limited it, and what changed (sinks/posting.py, clients/upsales.py)
 
 Before, posting ran at about half of Upsales' limit at this scale (9.44 posts/s, 47 %; the table above).
 A profile of the sync (`--profile-sync`) showed the two ledger statements of each post, `claim` (INSERT ...
@@ -491,7 +491,7 @@ and the client's limiter at 180 per 10 s capped posting at 90 % before anything 
   kept a transaction alive across thousands of autocommitted ledger writes and made each about ten times
   slower (3 ms to 30 ms in a small reproduction). They are now staged in a temp table (ordered by
   `queue_position`) and read 100 at a time, each read complete, so no transaction outlives its statement
-  and the candidates stay out of Python (`stages/ledger.py: candidate_batches`).
+  and the candidates stay out of Python (`sinks/posting.py: candidate_batches`).
 - **Posting is pipelined.** Up to `POST_THREADS` (6) posts are in flight; when one comes back the next is
   claimed and sent, instead of waiting for a whole group. DuckDB stays on the main thread: the claims of
   the views about to leave are one transaction (committed before any of their requests leaves, so the

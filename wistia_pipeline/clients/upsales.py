@@ -8,13 +8,16 @@ call quota that makes batched lookups mandatory.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, clean_token
 
@@ -330,21 +333,82 @@ class UpsalesClient:
         self.get_self()
 
 
+class _RunClients:
+    """The Upsales clients one run uses in this process: one per API root, key and customer id."""
+
+    def __init__(self) -> None:
+        self.resources = 0  # resources of the run set up and not yet torn down
+        self.clients: dict[tuple[str, str, str], UpsalesClient] = {}
+
+
+# Runs under way in this process, by run id. A run's steps share its clients (one session, one
+# rate limiter per key, so the matching step's look-ups and the ledger step's posts count against
+# the same 10-second window); two runs never share one, so each run counts its own calls.
+_RUNS: dict[str, _RunClients] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def key_fingerprint(token: str) -> str:
+    """What names an API key in the registry: a SHA-256 digest, never the key itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class UpsalesResource(dg.ConfigurableResource):
-    """Dagster resource for Upsales; use ``EnvVar("UPSALES_API_TOKEN")`` for the key."""
+    """Dagster resource for Upsales; use ``EnvVar("UPSALES_API_TOKEN")`` for the key.
+
+    Within a run, `get_client` gives every step the same client per API key, made on first use
+    and closed when the run's resources are torn down; outside a run (doctor, probe) each call
+    makes a client the caller owns."""
 
     api_token: str = Field(description="Upsales API key (secret; never logged).")
     api_url: str = Field(default=DEFAULT_UPSALES_API_URL,
                          description="API root; /v2/... and /external/... are derived from it.")
     customer_id: str = Field(default="", description="Overrides the customer id from /v2/self.")
 
+    _run: str | None = PrivateAttr(default=None)  # the run this resource is set up for
+
     def __repr_args__(self):  # keep the key out of repr() and logs
         return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Join the run's clients (the in-process executor sets resources up once per run; a
+        step in a process of its own would set them up there, sharing within that process)."""
+        run = context.run.run_id if context.run else f"invocation-{uuid.uuid4().hex}"
+        with _RUNS_LOCK:
+            _RUNS.setdefault(run, _RunClients()).resources += 1
+        self._run = run
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """The last resource of the run to go closes the run's clients."""
+        run, self._run = self._run, None
+        if run is None:
+            return
+        with _RUNS_LOCK:
+            entry = _RUNS[run]
+            entry.resources -= 1
+            if entry.resources > 0:
+                return
+            del _RUNS[run]
+        for client in entry.clients.values():
+            client.close()
+
     def get_client(self, **options: Any) -> UpsalesClient:
-        """A client with the key cleaned as `doctor` cleans it (settings.clean_token: a stray
-        space or line break would otherwise pass doctor and fail the run with 401); ``options``
-        are UpsalesClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
-        the key is unusable."""
+        """In a run, the run's client for this key (no ``options``); otherwise a new one, which
+        the caller closes; ``options`` are UpsalesClient's (doctor's short timeouts). SettingsError
+        when the key is unusable."""
+        if options or self._run is None:
+            return self.new_client(**options)
+        key = (self.api_url.rstrip("/"), key_fingerprint(clean_token("UPSALES_API_TOKEN", self.api_token)),
+               self.customer_id)
+        with _RUNS_LOCK:
+            clients = _RUNS[self._run].clients
+            if key not in clients:
+                clients[key] = self.new_client()
+            return clients[key]
+
+    def new_client(self, **options: Any) -> UpsalesClient:
+        """A client of its own, with the key cleaned as `doctor` cleans it (settings.clean_token:
+        a stray space or line break would otherwise pass doctor and fail the run with 401); a run
+        uses the defaults."""
         token = clean_token("UPSALES_API_TOKEN", self.api_token)
         return UpsalesClient(self.api_url.rstrip("/"), token, customer_id=self.customer_id or None, **options)

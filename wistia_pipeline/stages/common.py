@@ -177,9 +177,23 @@ def rejection_counts(con: duckdb.DuckDBPyConnection, stage: str, first: date, la
     return {f"skipped/{destination}/{reason}": n for destination, reason, n in rows}
 
 
+class StepCalls:
+    """The calls one step makes on a session the run's steps share (the run's Upsales client):
+    those made since the step took it, for `record_calls` (steps of a run run one at a time)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.before = Counter(session.calls)
+
+    @property
+    def calls(self) -> Counter[str]:
+        return Counter(self.session.calls) - self.before
+
+
 def record_calls(con: duckdb.DuckDBPyConnection, run_id: str, step: str, api: str, *sessions: Any) -> dict[str, int]:
     """The step's calls to one API per endpoint, as metadata `calls/<api>/<METHOD path>`; also kept
-    in table run_calls, from which `doctor` projects the daily Upsales calls (issue #13)."""
+    in table run_calls, from which `doctor` projects the daily Upsales calls (issue #13). Each of
+    `sessions` has `.calls`: a session of the step's own, or a StepCalls of a shared one."""
     counts: Counter[str] = Counter()
     for session in sessions:
         counts.update(session.calls)

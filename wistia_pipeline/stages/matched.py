@@ -12,7 +12,7 @@ from wistia_pipeline import db
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
 from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES
 from wistia_pipeline.stages.common import (
-    record_calls,
+    record_calls, StepCalls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
 )
 from wistia_pipeline.stages.converted import converted_views
@@ -111,10 +111,11 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
     with db.connect(duckdb) as con:
         stats = {}
         if settings.sync_activities:
-            client = upsales.get_client()
+            client = upsales.get_client()  # the run's, shared with the ledger step
+            calls = StepCalls(client.session)
             stats = fetch_contacts(con, client, first, last, settings.contact_refresh_minutes,
                                    min_percent=settings.min_percent_watched, projects=settings.wistia_projects)
-            stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", client.session))
+            stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", calls))
             db.rewrite_days(con, "matched_views", first, last)
         else:  # forms only: nothing to match, and no lookups spent on it
             with db.transaction(con):

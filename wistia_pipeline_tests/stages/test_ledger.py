@@ -9,7 +9,7 @@ from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.activities import ActivitySink, activity_payload
-from wistia_pipeline.stages.ledger import post_new_views, reconcile_in_flight
+from wistia_pipeline.sinks.posting import post_new_views, reconcile_in_flight
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import DAY
 
@@ -225,7 +225,7 @@ def test_a_queued_view_is_posted_after_its_day_left_the_window(stage_db):
     keys = many_views(stage_db, 2)
     upsales = FakeUpsales()
     upsales.fail = {k: ApiError("down", service="Upsales", status=503) for k in []}
-    from wistia_pipeline.stages.ledger import enqueue
+    from wistia_pipeline.sinks.posting import enqueue
     assert enqueue(stage_db.con, "activities", DAY, DAY) == 2  # the run stopped right after queueing
     later = DAY.replace(day=DAY.day + 1)
     stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), later, later, "run-2", LOG)
@@ -235,7 +235,7 @@ def test_a_queued_view_is_posted_after_its_day_left_the_window(stage_db):
 
 def test_a_queued_view_that_no_longer_qualifies_is_withdrawn_not_posted(stage_db):
     many_views(stage_db, 2)
-    from wistia_pipeline.stages.ledger import enqueue
+    from wistia_pipeline.sinks.posting import enqueue
     enqueue(stage_db.con, "activities", DAY, DAY)
     stage_db.run("filtered_views", min_percent=90)  # the minimum % was raised: neither qualifies now
     upsales = FakeUpsales()

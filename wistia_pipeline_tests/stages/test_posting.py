@@ -9,7 +9,7 @@ import pytest
 from wistia_pipeline.clients.http import ApiError
 from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.activities import ActivitySink
-from wistia_pipeline.stages.ledger import MAX_CONSECUTIVE_TRANSIENT_FAILURES, POST_BATCH, POST_THREADS, post_new_views
+from wistia_pipeline.sinks.posting import MAX_CONSECUTIVE_TRANSIENT_FAILURES, POST_BATCH, POST_THREADS, post_new_views
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import DAY
 
