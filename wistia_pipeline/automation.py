@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from wistia_pipeline import run_health
-from wistia_pipeline.settings import Settings, SettingsError
+from wistia_pipeline.settings import PipelineSettings, SettingsError
 from wistia_pipeline.stages.common import GROUP
 
 SYNC_JOB_NAME = "wistia_sync"
@@ -47,9 +47,9 @@ def range_tags(first: date, last: date) -> dict[str, str]:
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
 
-def _lookback_days() -> int:
+def _lookback_days(pipeline_settings: PipelineSettings) -> int:
     try:
-        return Settings.from_env(require_tokens=False).lookback_days
+        return pipeline_settings.load().lookback_days
     except SettingsError:
         return 3  # the run itself fails with the one-line settings error
 
@@ -92,11 +92,11 @@ RUNS_PER_DAY = 24 * 60 // SCHEDULE_MINUTES
         "Each tick first fails the runs whose process is gone (a restart mid-run) and frees their slots."
     ),
 )
-def wistia_sync_every_20_minutes(context: dg.ScheduleEvaluationContext):
+def wistia_sync_every_20_minutes(context: dg.ScheduleEvaluationContext, pipeline_settings: PipelineSettings):
     release_stuck_runs(context)
     if previous_run_going(context.instance):
         return dg.SkipReason("The previous scheduled sync is still queued or running.")
     tick = context.scheduled_execution_time or datetime.now(timezone.utc)
-    first, last = lookback_window(tick.astimezone(timezone.utc).date(), _lookback_days())
+    first, last = lookback_window(tick.astimezone(timezone.utc).date(), _lookback_days(pipeline_settings))
     # One run over the whole window (the assets' single-run backfill policy), not one per day.
     return dg.RunRequest(tags=range_tags(first, last))

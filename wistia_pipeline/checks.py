@@ -27,6 +27,7 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, PipelineSettings, SettingsError
 from wistia_pipeline.stages.common import DUCKDB_POOL, partition_days
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
@@ -100,6 +101,16 @@ def ledger_duplicates(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[
 
 # -- the Dagster checks ----------------------------------------------------------------------------
 
+def connect(duckdb: DuckDBResource, pipeline_settings: PipelineSettings):
+    """The DuckDB file, waiting for its lock as long as the run's DB_LOCK_TIMEOUT_S says (its
+    default when the value is bad: the stage before has failed on it in its own words)."""
+    try:
+        lock_wait = pipeline_settings.load().db_lock_timeout_s
+    except SettingsError:
+        lock_wait = DEFAULT_DB_LOCK_TIMEOUT_S
+    return db.connect(duckdb, lock_wait=lock_wait)
+
+
 def _result(passed: bool, description: str, metadata: dict[str, Any]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR,
                                description=description, metadata=metadata)
@@ -113,9 +124,10 @@ def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
         asset=asset, name="unique_event_key_per_day", blocking=True, pool=DUCKDB_POOL,
         description=f"Each event_key is held once per {per} in {table} (the days this run materialized).",
     )
-    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+               pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
         first, last = checked_days(context)
-        with db.connect(duckdb) as con:
+        with connect(duckdb, pipeline_settings) as con:
             total, offending = duplicate_keys(con, table, first, last)
         return _result(
             total == 0,
@@ -136,9 +148,10 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
         asset=asset, name="no_more_views_than_upstream", blocking=True, pool=DUCKDB_POOL,
         description=f"Per day, {table} holds no more views than the stage it reads from ({rule}).",
     )
-    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+               pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
         first, last = checked_days(context)
-        with db.connect(duckdb) as con:
+        with connect(duckdb, pipeline_settings) as con:
             counts = stage_counts(con, first, last)
         grown = count_growth(counts, links)
         description = (f"{len(grown)} days where a stage holds more views than its upstream ({rule})"
@@ -157,8 +170,8 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     asset=synced_ledger, name="posted_rows_have_upsales_id", blocking=True, pool=DUCKDB_POOL,
     description="Every ledger row marked posted carries the Upsales id it was posted as (whole ledger).",
 )
-def posted_rows_have_upsales_id(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with db.connect(duckdb) as con:
+def posted_rows_have_upsales_id(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
+    with connect(duckdb, pipeline_settings) as con:
         total, offending = ledger_without_upsales_id(con)
     return _result(total == 0,
                    f"{total} posted ledger rows have no Upsales id" if total else "every posted row has its Upsales id",
@@ -169,8 +182,8 @@ def posted_rows_have_upsales_id(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     asset=synced_ledger, name="one_row_per_destination_and_view", blocking=True, pool=DUCKDB_POOL,
     description="No (destination, event_key) is in the ledger twice (whole ledger).",
 )
-def one_row_per_destination_and_view(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with db.connect(duckdb) as con:
+def one_row_per_destination_and_view(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
+    with connect(duckdb, pipeline_settings) as con:
         total, offending = ledger_duplicates(con)
     return _result(total == 0,
                    f"{total} (destination, event_key) pairs are in the ledger more than once" if total
@@ -188,8 +201,8 @@ def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dic
     description=("Warns while any view is rejected by Upsales (whole ledger): such a view is never posted "
                  "again by itself. Fix the cause, then `wistia-pipeline retry --destination D` re-offers it."),
 )
-def no_views_rejected(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with db.connect(duckdb) as con:
+def no_views_rejected(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
+    with connect(duckdb, pipeline_settings) as con:
         total, offending = rejected_views(con)
     return dg.AssetCheckResult(
         passed=total == 0, severity=dg.AssetCheckSeverity.WARN,

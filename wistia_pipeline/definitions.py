@@ -10,7 +10,7 @@ from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
-from wistia_pipeline.settings import database_path, value_or_default
+from wistia_pipeline.settings import PipelineSettings, database_path, value_or_default
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -27,6 +27,8 @@ def build_resources() -> dict[str, object]:
     customer_id = value_or_default("UPSALES_CUSTOMER_ID")
     return {
         "duckdb": DuckDBResource(database=database_path()),
+        # Every setting but the tokens, as EnvVar references (the launchpad may override them).
+        "pipeline_settings": PipelineSettings.from_environment(),
         "wistia": WistiaResource(
             api_token=dg.EnvVar("WISTIA_API_TOKEN"),
             api_url=value_or_default("WISTIA_API_URL"),

@@ -10,6 +10,7 @@ from urllib.parse import quote, quote_plus
 import dagster as dg
 import pytest
 
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline import alerts
 from wistia_pipeline.cli import run_sync
 from wistia_pipeline.definitions import build_defs
@@ -66,6 +67,7 @@ def failure_context(run_id: str, instance: dg.DagsterInstance) -> dg.RunStatusSe
     return dg.build_run_status_sensor_context(
         sensor_name=alerts.SENSOR_NAME, dagster_event=record.event_log_entry.dagster_event,
         dagster_instance=instance, dagster_run=run,
+        resources={"pipeline_settings": PipelineSettings.from_environment()},
     )
 
 

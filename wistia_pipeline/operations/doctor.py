@@ -31,6 +31,7 @@ from wistia_pipeline.settings import (
     check_destinations,
     database_path,
     describe_webhook,
+    environment,
 )
 
 # Doctor answers quickly: short timeouts and one retry instead of a sync's patient backoff.
@@ -220,7 +221,7 @@ def not_checked(name: str, because: list[str]) -> Check:
 
 def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
     """Every check, in order: settings, DuckDB file, Dagster runs, Wistia, Upsales."""
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     checks, values = check_settings(env)
     checks.append(check_database(database_path(env)))
     if "UPSALES_DAILY_CALL_BUDGET" in values:

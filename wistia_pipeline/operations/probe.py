@@ -23,7 +23,6 @@ shown: errors come from the clients, which mask them.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -35,7 +34,7 @@ from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import CONTACTS_PATH, SELF_PATH, UpsalesClient, UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, MEDIAS_PATH, PROJECTS_PATH, WistiaClient, WistiaResource
 from wistia_pipeline.operations.doctor import CLIENT_OPTIONS, HINTS, Check
-from wistia_pipeline.settings import Settings, variable
+from wistia_pipeline.settings import Settings, environment, variable
 from wistia_pipeline.sinks.activities import ENTITY_TYPE, SUB_TYPE
 from wistia_pipeline.sinks.forms import EVENT_KEY_FIELD, form_definition
 
@@ -652,7 +651,7 @@ def run_probe(env: Mapping[str, str] | None = None, write_test: str | None = Non
               today: date | None = None) -> list[Check]:
     """Every probe, Wistia then Upsales. SettingsError (exit 2) when a setting is unusable: the
     probe needs the same settings a sync does. Writes only with `write_test` (an email)."""
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     settings = Settings.from_env(env)
     today = today or datetime.now(timezone.utc).date()
     wistia = WistiaResource(api_token=variable("WISTIA_API_TOKEN").parse(env), api_url=settings.wistia_api_url,

@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 
 from wistia_pipeline import db, run_health
-from wistia_pipeline.settings import Settings, SettingsError, value_or_default
+from wistia_pipeline.settings import PipelineSettings, Settings, SettingsError, value_or_default
 
 # `backfill_policy` (below) is a beta parameter of @asset: Dagster warns once per asset every time
 # the definitions are imported, i.e. five blocks on every CLI call and code-server start. We use
@@ -84,10 +84,11 @@ def days_in(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def load_settings() -> Settings:
-    """Validated settings, or a one-line failure that names the variable (before any API call)."""
+def load_settings(pipeline_settings: PipelineSettings) -> Settings:
+    """The run's validated settings (the resource, the launchpad's overrides included), or a
+    one-line failure that names the variable (before any API call)."""
     try:
-        return Settings.from_env(require_tokens=False)
+        return pipeline_settings.load()
     except SettingsError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
 

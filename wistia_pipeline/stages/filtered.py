@@ -6,6 +6,7 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
     record_calls,
@@ -36,10 +37,11 @@ def refresh_medias(con: duckdb_module.DuckDBPyConnection, client: WistiaClient) 
         "below_min_percent, project_not_enabled or unknown_project."
     ),
 )
-def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource) -> dg.MaterializeResult:
-    settings = load_settings()
+def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource,
+                   pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         metadata = {}
         # Projects come from Wistia's medias: needed by the project filter and by the forms
         # policy `project` (one form per project).

@@ -18,7 +18,7 @@ from dagster_duckdb import DuckDBResource
 from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
-from wistia_pipeline.settings import Settings
+from wistia_pipeline.settings import PipelineSettings, Settings
 from wistia_pipeline.sinks.activities import ActivitySink
 from wistia_pipeline.sinks.forms import FormSink
 from wistia_pipeline.sinks.posting import dry_run_plan, enqueue, post_new_views, read_back, reconcile_in_flight
@@ -66,8 +66,8 @@ class SyncConfig(dg.Config):
     ),
 )
 def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb: DuckDBResource,
-                  upsales: UpsalesResource) -> dg.MaterializeResult:
-    settings = load_settings()
+                  upsales: UpsalesResource, pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
     run_id = context.run.run_id
     only = [email.strip().lower() for email in config.only_emails if email.strip()] or None
@@ -79,7 +79,7 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
     systematic: list[str] = []  # destinations whose posts Upsales refused wholesale
     unposted = rejected = 0   # views the next run retries / views Upsales refused for good
     stopped: list[str] = []   # destinations that could not post at all
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         for destination in settings.destinations:
             metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
         client = upsales.get_client()  # the run's, shared with the matching step
@@ -152,7 +152,7 @@ def dry_run(context: dg.AssetExecutionContext, settings: Settings, duckdb: DuckD
             upsales: UpsalesResource, first: date, last: date, only: list[str] | None) -> dg.MaterializeResult:
     """`dry_run`: what would be posted, per destination; Upsales is read, never written, nor the ledger."""
     metadata: dict[str, Any] = {"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}"}
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         client = upsales.get_client()
         client.verify()
         for destination, sink in build_sinks(settings, client, con, dry_run=True).items():

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
-from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES
+from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES, PipelineSettings
 from wistia_pipeline.stages.common import (
     record_calls, StepCalls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
@@ -105,10 +105,11 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
         "Unmatched views are recorded as personal_domain, ambiguous_domain or no_match."
     ),
 )
-def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource) -> dg.MaterializeResult:
-    settings = load_settings()
+def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource,
+                  pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         stats = {}
         if settings.sync_activities:
             client = upsales.get_client()  # the run's, shared with the ledger step
