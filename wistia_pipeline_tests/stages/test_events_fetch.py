@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from wistia_pipeline.clients import WistiaClient
-from wistia_pipeline.clients.http import ApiError, AuthError
+from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.sandbox.server import Fault
 from wistia_pipeline.stages.events import fetch_pages
 
