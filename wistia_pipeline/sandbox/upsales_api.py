@@ -23,7 +23,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from . import quirks as quirk_switches
-from .server import Emulator, RateDecision, Request, Response, ceil_seconds, json_response, reason_phrase
+from .emulator import Emulator
+from .messages import Request, Response, json_response, reason_phrase
+from .ratelimit import RateDecision, ceil_seconds
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 2000
