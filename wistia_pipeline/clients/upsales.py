@@ -21,14 +21,9 @@ from pydantic import Field, PrivateAttr
 
 from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, clean_token
 
-from .http import (
-    DEFAULT_BACKOFF_BASE,
-    DEFAULT_BACKOFF_MAX,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_TIMEOUT,
-    ApiSession,
-    reason_from_body,
-)
+from .errors import reason_from_body
+from .http import DEFAULT_TIMEOUT, ApiSession
+from .retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["UpsalesClient", "UpsalesResource", "DEFAULT_UPSALES_API_URL", "normalize_emails"]
 

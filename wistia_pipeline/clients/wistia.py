@@ -19,13 +19,8 @@ from pydantic import Field
 
 from wistia_pipeline.settings import DEFAULT_WISTIA_API_URL, DEFAULT_WISTIA_MAX_PAGES, clean_token
 
-from .http import (
-    DEFAULT_BACKOFF_BASE,
-    DEFAULT_BACKOFF_MAX,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_TIMEOUT,
-    ApiSession,
-)
+from .http import DEFAULT_TIMEOUT, ApiSession
+from .retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "DEFAULT_WISTIA_MAX_PAGES",
            "is_higher_percent"]

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from wistia_pipeline import db, redaction
-from wistia_pipeline.clients.http import ApiError, AuthError
+from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaResource
 from wistia_pipeline.settings import (

@@ -30,7 +30,7 @@ from typing import Any
 
 from wistia_pipeline import rules
 from wistia_pipeline.clients import readback
-from wistia_pipeline.clients.http import ApiError, AuthError
+from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.clients.upsales import CONTACTS_PATH, SELF_PATH, UpsalesClient, UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, MEDIAS_PATH, PROJECTS_PATH, WistiaClient, WistiaResource
 from wistia_pipeline.operations.doctor import CLIENT_OPTIONS, HINTS, Check

@@ -18,7 +18,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from . import quirks as quirk_switches
-from .server import Emulator, RateDecision, Request, Response, ceil_seconds, json_response
+from .emulator import Emulator
+from .messages import Request, Response, json_response
+from .ratelimit import RateDecision, ceil_seconds
 
 EVENTS_MAX_PER_PAGE = 100
 DATA_DEFAULT_PER_PAGE = 10  # medias/projects: Wistia's default page is only 10

@@ -11,7 +11,7 @@ import pytest
 
 from wistia_pipeline import cli
 from wistia_pipeline.cli import run_sync
-from wistia_pipeline.clients.http import ApiError
+from wistia_pipeline.clients.errors import ApiError
 from wistia_pipeline.operations.explain import ExplainError, explain, format_explanation
 from wistia_pipeline.sandbox import Sandbox, load_demo
 from wistia_pipeline.settings import Settings

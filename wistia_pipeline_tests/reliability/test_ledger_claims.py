@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from wistia_pipeline import db
-from wistia_pipeline.clients.http import ApiError
+from wistia_pipeline.clients.errors import ApiError
 from wistia_pipeline.clients.upsales import UpsalesClient
 from wistia_pipeline.rules import external_id
 from wistia_pipeline.settings import Settings
