@@ -100,7 +100,7 @@ def domains_to_look_up(con, first: date, last: date) -> list[tuple]:
     try:
         return con.execute(db.sql("match_domains_to_look_up"), [first, last]).fetchall()
     except FileNotFoundError:
-        con.execute(db.sql("lookup_domains_to_ask"), [first, last, datetime(2000, 1, 1), 0.0, []])
+        con.execute(db.sql("lookup_domains_to_ask"), [first, last, datetime(2000, 1, 1), 0.0, [], ["activities"]])
         return con.execute("SELECT asked FROM _domains_to_ask").fetchall()
 
 
@@ -159,9 +159,13 @@ def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
         timed("converted_views", lambda: db.rewrite_days(con, "converted_views", first, last))
         timed("stage contact pages", stage_contacts)
         domains = timed("domains to look up", lambda: domains_to_look_up(con, first, last))
-        timed("matched_views", lambda: db.rewrite_days(con, "matched_views", first, last))
+        matching = [] if "$3" not in db.sql("matched_views") else [["activities"]]  # before: no parameter
+        timed("matched_views", lambda: db.rewrite_days(con, "matched_views", first, last, matching))
+        # The destinations' parameters: one list (the code before the destination registry) or
+        # those taking matched views and those taking converted views.
+        destinations = [["activities"]] if "$6" not in db.sql("filtered_views") else [["activities"], []]
         timed("filtered_views", lambda: db.rewrite_days(con, "filtered_views", first, last,
-                                                         [0.0, args["projects"], ["activities"]]))
+                                                         [0.0, args["projects"], *destinations]))
         timed("sync candidates", lambda: sync_candidates(con, first, last))
         candidates = con.execute("SELECT count(*) FROM post_queue").fetchone()[0]
         for table in ("wistia_events", "converted_views", "matched_views", "filtered_views"):

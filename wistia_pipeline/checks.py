@@ -27,6 +27,7 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, PipelineSettings, SettingsError
 from wistia_pipeline.stages.common import DUCKDB_POOL, partition_days
 from wistia_pipeline.stages.converted import converted_views
@@ -38,12 +39,14 @@ from wistia_pipeline.stages.matched import matched_views
 ALL_DAYS = (date(1, 1, 1), date(9999, 12, 31))
 SHOWN = 10  # offending rows listed in a check's metadata
 
-# Per stage: (this stage's count, the upstream count it must not exceed), per day.
-COUNT_LINKS: dict[str, tuple[tuple[str, str], ...]] = {
-    "converted_views": (("converted", "events"),),
-    "matched_views": (("matched", "converted"),),
-    "filtered_views": (("filtered_activities", "matched"), ("filtered_forms", "converted")),
-}
+def count_links() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per stage: (this stage's count, the upstream count it must not exceed), per day; each
+    destination's filtered views are bounded by the views it takes (sinks/registry.py)."""
+    return {
+        "converted_views": (("converted", "events"),),
+        "matched_views": (("matched", "converted"),),
+        "filtered_views": tuple((f"filtered_{d.name}", d.takes) for d in registry.destinations()),
+    }
 
 
 def checked_days(context: dg.AssetCheckExecutionContext) -> tuple[date, date]:
@@ -74,8 +77,13 @@ def duplicate_keys(con: duckdb_module.DuckDBPyConnection, table: str, first: dat
 
 
 def stage_counts(con: duckdb_module.DuckDBPyConnection, first: date, last: date) -> list[dict[str, Any]]:
-    """Rows per day of every stage (filtered per destination)."""
-    return db.rows(con, "check_stage_counts", [first, last])
+    """Rows per day of every stage (filtered per registered destination, 0 where none)."""
+    stages = ["events", "converted", "matched", *(f"filtered_{name}" for name in registry.names())]
+    per_day: dict[date, dict[str, Any]] = {}
+    for row in db.rows(con, "check_stage_counts", [first, last]):
+        counts = per_day.setdefault(row["day"], {"day": row["day"], **dict.fromkeys(stages, 0)})
+        counts[row["stage"]] = row["views"]
+    return [per_day[day] for day in sorted(per_day)]
 
 
 def count_growth(counts: list[dict[str, Any]], links: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
@@ -141,7 +149,7 @@ def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
 
 def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     table = asset.key.to_user_string()
-    links = COUNT_LINKS[table]
+    links = count_links()[table]
     rule = "; ".join(f"{stage} <= {upstream}" for stage, upstream in links)
 
     @dg.asset_check(
@@ -153,9 +161,11 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
         first, last = checked_days(context)
         with connect(duckdb, pipeline_settings) as con:
             counts = stage_counts(con, first, last)
-        grown = count_growth(counts, links)
-        description = (f"{len(grown)} days where a stage holds more views than its upstream ({rule})"
-                       if grown else f"counts never grow down the chain ({rule})")
+        links_now = count_links()[table]  # the registry as the run sees it
+        rule_now = "; ".join(f"{stage} <= {upstream}" for stage, upstream in links_now)
+        grown = count_growth(counts, links_now)
+        description = (f"{len(grown)} days where a stage holds more views than its upstream ({rule_now})"
+                       if grown else f"counts never grow down the chain ({rule_now})")
         per_day = {row["day"].isoformat(): {k: v for k, v in row.items() if k != "day"} for row in counts}
         return _result(not grown, description, {
             "days": describe_days(first, last),

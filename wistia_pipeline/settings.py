@@ -81,15 +81,6 @@ class Settings:
     contact_refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES
     upsales_daily_call_budget: int = DEFAULT_UPSALES_DAILY_CALL_BUDGET
 
-    @property
-    def destinations(self) -> tuple[str, ...]:
-        """Enabled destinations, in posting order."""
-        return tuple(
-            name
-            for name, enabled in (("activities", self.sync_activities), ("forms", self.sync_forms))
-            if enabled
-        )
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_tokens: bool = True) -> Settings:
         """Parse and validate the environment (or `env`); raise SettingsError on the first bad value."""

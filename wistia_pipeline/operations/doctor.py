@@ -24,6 +24,7 @@ from wistia_pipeline import db, redaction
 from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaResource
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import (
     VARIABLES,
     SettingsError,
@@ -89,8 +90,9 @@ def check_settings(env: Mapping[str, str]) -> tuple[list[Check], dict[str, Any]]
     if "SYNC_ACTIVITIES" in values and "SYNC_FORMS" in values:
         try:
             check_destinations(values["SYNC_ACTIVITIES"], values["SYNC_FORMS"])
-            enabled = [d for d, on in (("activities", values["SYNC_ACTIVITIES"]), ("forms", values["SYNC_FORMS"])) if on]
-            checks.append(Check("destinations", True, ", ".join(enabled)))
+            enabled = [f"{d.name} ({d.description})" for d in registry.destinations()
+                       if d.setting is None or values.get(d.setting)]
+            checks.append(Check("destinations", True, "; ".join(enabled)))
         except SettingsError as error:
             checks.append(Check("destinations", False, str(error), "set SYNC_ACTIVITIES or SYNC_FORMS to true"))
     return checks, values

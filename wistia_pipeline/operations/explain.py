@@ -21,6 +21,7 @@ import duckdb
 
 from wistia_pipeline import db
 from wistia_pipeline.settings import Settings, database_path
+from wistia_pipeline.sinks import registry
 
 
 class ExplainError(Exception):
@@ -192,7 +193,7 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
             recorded[key][row["destination"]] = row
 
     for key, view in views.items():
-        for destination in settings.destinations:
+        for destination in registry.enabled(settings):
             row = recorded[key].get(destination)
             if row is None:
                 view.outcomes.append(DestinationOutcome(

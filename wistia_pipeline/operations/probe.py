@@ -35,7 +35,7 @@ from wistia_pipeline.clients.upsales import CONTACTS_PATH, SELF_PATH, UpsalesCli
 from wistia_pipeline.clients.wistia import EVENTS_PATH, MEDIAS_PATH, PROJECTS_PATH, WistiaClient, WistiaResource
 from wistia_pipeline.operations.doctor import CLIENT_OPTIONS, HINTS, Check
 from wistia_pipeline.settings import Settings, environment, variable
-from wistia_pipeline.sinks.activities import ENTITY_TYPE, SUB_TYPE
+from wistia_pipeline.sinks.marketing_events import ENTITY_TYPE, SUB_TYPE
 from wistia_pipeline.sinks.forms import EVENT_KEY_FIELD, form_definition
 
 PROBE_VALUE = "wistia_pipeline probe"

@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 
 from wistia_pipeline import db, run_health
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import PipelineSettings, Settings, SettingsError, value_or_default
 
 # `backfill_policy` (below) is a beta parameter of @asset: Dagster warns once per asset every time
@@ -117,9 +118,10 @@ class Funnel(dict):
 def funnel(con: duckdb.DuckDBPyConnection, first: date, last: date, destination: str = "activities",
            upto: str = "in_projects", new: int | None = None) -> Funnel:
     """Stage counts of the window for one destination up to stage `upto`, from the stage tables."""
-    row = con.execute(db.sql("funnel"), [first, last, destination]).fetchone()
+    takes_matched = registry.get(destination).takes == registry.MATCHED
+    row = con.execute(db.sql("funnel"), [first, last, destination, takes_matched]).fetchone()
     counts = Funnel(zip(FUNNEL_STAGES[: FUNNEL_STAGES.index(upto) + 1], row), first, last)
-    if counts.get("matched", 0) is None:  # the forms branch does not match
+    if counts.get("matched", 0) is None:  # a destination taking converted views does not match
         del counts["matched"]
     if new is not None:
         counts["new"] = new

@@ -6,6 +6,7 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
@@ -49,9 +50,11 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wi
             client = wistia.get_client()
             metadata["wistia_medias"] = refresh_medias(con, client)
             metadata.update(record_calls(con, context.run.run_id, "filtered_views", "wistia", client.session))
+        enabled = registry.enabled(settings)
         db.rewrite_days(con, "filtered_views", first, last, [
-            settings.min_percent_watched, list(settings.wistia_projects), list(settings.destinations)])
+            settings.min_percent_watched, list(settings.wistia_projects),
+            registry.taking(registry.MATCHED, enabled), registry.taking(registry.CONVERTED, enabled)])
         metadata.update(table_metadata(con, "filtered_views", first, last))
         metadata.update(rejection_counts(con, "filtered_views", first, last))
-        metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in settings.destinations}))
+        metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in enabled}))
     return dg.MaterializeResult(metadata=metadata)

@@ -19,8 +19,8 @@ from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
 from wistia_pipeline.settings import PipelineSettings, Settings
-from wistia_pipeline.sinks.activities import ActivitySink
-from wistia_pipeline.sinks.forms import FormSink
+from wistia_pipeline.sinks import registry
+from wistia_pipeline.sinks.contract import SinkContext
 from wistia_pipeline.sinks.posting import dry_run_plan, enqueue, post_new_views, read_back, reconcile_in_flight
 from wistia_pipeline.stages.common import (
     record_calls, StepCalls,
@@ -31,10 +31,9 @@ from wistia_pipeline.stages.filtered import filtered_views
 
 def build_sinks(settings: Settings, client: UpsalesClient, con: duckdb_module.DuckDBPyConnection,
                 dry_run: bool = False) -> dict[str, Any]:
-    """One sink per enabled destination, in posting order, all on the run's `client`."""
-    makers = {"activities": lambda: ActivitySink(client, settings),
-              "forms": lambda: FormSink(client, settings, con, dry_run=dry_run)}
-    return {destination: makers[destination]() for destination in settings.destinations}
+    """One sink per enabled destination (the registry's), in posting order, all on the run's `client`."""
+    context = SinkContext(client=client, settings=settings, con=con, dry_run=dry_run)
+    return {name: registry.get(name).make_sink(context) for name in registry.enabled(settings)}
 
 
 def unresolved(con: duckdb_module.DuckDBPyConnection, destination: str) -> list[tuple[str, date, str]]:
@@ -80,7 +79,7 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
     unposted = rejected = 0   # views the next run retries / views Upsales refused for good
     stopped: list[str] = []   # destinations that could not post at all
     with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
-        for destination in settings.destinations:
+        for destination in registry.enabled(settings):
             metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
         client = upsales.get_client()  # the run's, shared with the matching step
         calls = StepCalls(client.session)
@@ -112,8 +111,7 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
                 f"{destination}/reconciled_found": reconciled["found"],
                 f"{destination}/reconciled_missing": reconciled["missing"],
             })
-            if isinstance(sink, FormSink):
-                metadata["forms/created"] = ", ".join(sink.forms_created) or "none"
+            metadata.update(registry.get(destination).metadata(sink))
             if stats["systematic"]:
                 systematic.append(f"{destination}: {stats['systematic']}")
             if only:

@@ -12,7 +12,7 @@ from wistia_pipeline.clients.errors import ApiError
 from wistia_pipeline.clients.upsales import UpsalesClient
 from wistia_pipeline.rules import external_id
 from wistia_pipeline.settings import Settings
-from wistia_pipeline.sinks.activities import ActivitySink
+from wistia_pipeline.sinks.marketing_events import MarketingEventSink
 from wistia_pipeline.sinks.posting import is_refusal, post_new_views, reconcile_in_flight
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import StageDb
@@ -38,7 +38,7 @@ def only_in_queue(stage_db: StageDb, key: str) -> None:
     stage_db.con.execute("DELETE FROM filtered_views WHERE event_key <> ?", [key])
 
 
-class LateSink(ActivitySink):
+class LateSink(MarketingEventSink):
     """A run that read its queue, and had Upsales check it, before `meanwhile` (another run) ran."""
 
     def __init__(self, client, settings, meanwhile):
@@ -62,7 +62,7 @@ def test_a_view_another_run_posted_meanwhile_is_not_posted_again(ready):
     other = ready.con.cursor()  # run A: another connection to the same database
 
     def run_a_posts_it():
-        post_new_views(other, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-A", LOG)
+        post_new_views(other, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-A", LOG)
 
     # Run B reads v0 as a candidate, run A posts it, run B arrives late.
     stats = post_new_views(ready.con, LateSink(upsales, SETTINGS, run_a_posts_it), DAY, DAY, "run-B", LOG)
@@ -72,7 +72,7 @@ def test_a_view_another_run_posted_meanwhile_is_not_posted_again(ready):
 
 def test_an_unconfirmed_view_is_retaken_by_a_later_run_only(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
+    sink = MarketingEventSink(upsales, SETTINGS)
     only_in_queue(ready, "v1")
     upsales.fail[external_id("v1")] = ApiError("Upsales POST /v2/events answered 500", service="Upsales", status=500)
     post_new_views(ready.con, sink, DAY, DAY, "run-A", LOG)
@@ -91,14 +91,14 @@ def test_a_view_listed_twice_in_one_run_is_posted_once(ready):
     ready.con.execute("INSERT INTO filtered_views SELECT * REPLACE (day + 1 AS day) FROM filtered_views "
                       "WHERE event_key = 'v2'")
     upsales = FakeUpsales()
-    stats = post_new_views(ready.con, ActivitySink(upsales, SETTINGS), DAY, date(2026, 3, 11), "run-A", LOG)
+    stats = post_new_views(ready.con, MarketingEventSink(upsales, SETTINGS), DAY, date(2026, 3, 11), "run-A", LOG)
     assert (stats["new"], stats["posted"], len(upsales.events)) == (3, 3, 3)
 
 
 def test_reconciling_looks_up_100_in_flight_activities_per_call(ready, sandbox):
     sandbox.upsales.add_accounts([{"id": 7, "name": "Acme AB"}])
     client = UpsalesClient(sandbox.upsales_url, sandbox.upsales.token)
-    sink = ActivitySink(client, SETTINGS)
+    sink = MarketingEventSink(client, SETTINGS)
     keys = [f"lost{n:03d}" for n in range(250)]
     for n, key in enumerate(keys):
         ready.con.execute(db.sql("ledger_mark_in_flight"), ["activities", key, DAY, external_id(key), 7, None, 10,

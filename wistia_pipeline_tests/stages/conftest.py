@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.stages.events import stage_pages
 
 DAY = date(2026, 3, 10)
@@ -37,7 +38,11 @@ class StageDb:
     def run(self, *scripts: str, day: date = DAY, min_percent: float = 0.0, projects: tuple = (),
             destinations: tuple = ("activities",)) -> None:
         for script in scripts:
-            extra = [min_percent, list(projects), list(destinations)] if script == "filtered_views" else []
+            extra = {
+                "filtered_views": [min_percent, list(projects), registry.taking(registry.MATCHED, destinations),
+                                   registry.taking(registry.CONVERTED, destinations)],
+                "matched_views": [registry.taking(registry.MATCHED, destinations) or ["activities"]],
+            }.get(script, [])
             db.rewrite_days(self.con, script, day, day, extra)
 
     def rows(self, query: str, *params) -> list[tuple]:
