@@ -13,7 +13,8 @@ could be posted is still posted. A 4xx marks a view `rejected` only while Upsale
 posts of the same run; refusals in a row with nothing accepted between (an API change, a gateway)
 stop the destination and leave every view queued for the next run.
 
-The sinks (activities.py, forms.py) say what a post is; this module, how every post is made safe.
+The sinks (marketing_events.py, forms.py; contract.py says what a sink does) say what a post
+is; this module, how every post is made safe.
 The synced_ledger asset (stages/ledger.py) drives it.
 """
 
