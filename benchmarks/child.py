@@ -18,7 +18,7 @@ import resource
 import sys
 import time
 from contextlib import ExitStack
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 EVENT_LOADER = "wistia_events_load"
@@ -92,6 +92,18 @@ def ingest_dlt(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "rows": rows}
 
 
+def domains_to_look_up(con, first: date, last: date) -> list[tuple]:
+    """The company domains a first sync looks up: every domain of a view with no exact contact,
+    none asked before (the code measured as "before" had a file of its own for it)."""
+    from wistia_pipeline import db
+
+    try:
+        return con.execute(db.sql("match_domains_to_look_up"), [first, last]).fetchall()
+    except FileNotFoundError:
+        con.execute(db.sql("lookup_domains_to_ask"), [first, last, datetime(2000, 1, 1), 0.0, [], ["activities"]])
+        return con.execute("SELECT asked FROM _domains_to_ask").fetchall()
+
+
 def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
     """Time each SQL step over the pre-loaded raw pages (events as Wistia's JSON pages of 100,
     contacts as Upsales' pages of 1000), as the stages run them, minus the HTTP."""
@@ -124,7 +136,10 @@ def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
                 con.execute(db.sql(EVENT_LOADER), [day, page_no, text])
 
         def stage_contacts():
-            con.execute(matched.CONTACTS_STAGING)
+            if hasattr(matched, "CONTACTS_STAGING"):  # the code before the SQL files held all SQL
+                con.execute(matched.CONTACTS_STAGING)
+            else:
+                db.run_script(con, "upsales_contacts_staging", [])
             if hasattr(matched, "stage_contact_pages"):
                 matched.stage_contact_pages(con, (text for (text,) in _stream(contact_reader)))
                 return
@@ -143,11 +158,14 @@ def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
             timed("wistia_events", lambda: db.rewrite_days(con, "wistia_events", first, last))
         timed("converted_views", lambda: db.rewrite_days(con, "converted_views", first, last))
         timed("stage contact pages", stage_contacts)
-        domains = timed("domains to look up",
-                        lambda: con.execute(db.sql("match_domains_to_look_up"), [first, last]).fetchall())
-        timed("matched_views", lambda: db.rewrite_days(con, "matched_views", first, last))
+        domains = timed("domains to look up", lambda: domains_to_look_up(con, first, last))
+        matching = [] if "$3" not in db.sql("matched_views") else [["activities"]]  # before: no parameter
+        timed("matched_views", lambda: db.rewrite_days(con, "matched_views", first, last, matching))
+        # The destinations' parameters: one list (the code before the destination registry) or
+        # those taking matched views and those taking converted views.
+        destinations = [["activities"]] if "$6" not in db.sql("filtered_views") else [["activities"], []]
         timed("filtered_views", lambda: db.rewrite_days(con, "filtered_views", first, last,
-                                                         [0.0, args["projects"], ["activities"]]))
+                                                         [0.0, args["projects"], *destinations]))
         timed("sync candidates", lambda: sync_candidates(con, first, last))
         candidates = con.execute("SELECT count(*) FROM post_queue").fetchone()[0]
         for table in ("wistia_events", "converted_views", "matched_views", "filtered_views"):
@@ -162,10 +180,13 @@ def sync_candidates(con: Any, first: date, last: date) -> None:
     """The post queue of the window: queued in the ledger first where the code measured does so
     (an older checkout, measured as "before", builds the queue from filtered_views alone)."""
     from wistia_pipeline import db
-    from wistia_pipeline.stages import ledger
+    try:
+        from wistia_pipeline.sinks import posting as engine
+    except ImportError:  # an older checkout: the posting engine lived in the ledger stage
+        from wistia_pipeline.stages import ledger as engine
 
-    if hasattr(ledger, "enqueue"):
-        ledger.enqueue(con, "activities", first, last)
+    if hasattr(engine, "enqueue"):
+        engine.enqueue(con, "activities", first, last)
         con.execute(db.sql("ledger_post_queue"), [first, last, "activities", False, None])
     else:
         con.execute(db.sql("ledger_post_queue"), [first, last, "activities"])

@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from wistia_pipeline.sandbox import Sandbox
-from wistia_pipeline.sandbox.server import Request, Response
+from wistia_pipeline.sandbox.messages import Request, Response
 from wistia_pipeline.sandbox.upsales_api import UpsalesEmulator
 from wistia_pipeline.sandbox.wistia_api import WistiaEmulator
 

@@ -18,7 +18,7 @@ from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_PER_MINUTE
 
 GIB = 2**30
 MIB = 2**20
-UPSALES_LIMIT_PER_S = 20.0  # 200 requests per 10 s (api/upsales.md)
+UPSALES_LIMIT_PER_S = 20.0  # 200 requests per 10 s (docs/api/upsales.md)
 # Posting only shows its sustained rate well past the client's first burst (a window's worth at once).
 SUSTAINED_POSTS = 1_000
 
@@ -442,7 +442,7 @@ NOTES = """## What changed, and why
 
 Before/after figures are above; the code is in the files named.
 
-- **`wistia_events` (sql/wistia_events.sql)**: each event's JSON is parsed once (`json_transform` into the
+- **`wistia_events` (sql/stages/wistia_events.sql)**: each event's JSON is parsed once (`json_transform` into the
   ten fields used) instead of once per field (`raw ->> ...` fifteen times), and rows stream straight into the
   table. Deduplication used to rank every row *with its raw JSON* in a window (several GB for a million
   events); a key seen twice is rare, so duplicates are now settled afterwards, on those keys alone. Same
@@ -460,7 +460,7 @@ Before/after figures are above; the code is in the files named.
   instead of 1 GB of memory), inside the same transaction as the rewrite and dropped before its commit
   (`stages/events.py: event_staging`), so they are never stored; the stages' working tables are
   dropped at the end of their scripts. A million-event window used to peak at about 3 GB.
-- **Fewer DuckDB round trips**: pages are staged 20 to an INSERT (`sql/wistia_events_load_pages.sql`).
+- **Fewer DuckDB round trips**: pages are staged 20 to an INSERT (`sql/stages/wistia_events_load_pages.sql`).
 - **Days are fetched side by side** (`stages/events.py: fetch_pages`, one thread per day, sharing the
   client's rate limiter; a bounded queue keeps the window out of Python). With Wistia's real response
   times one day after another uses a fraction of the 600 requests a minute.
@@ -480,7 +480,7 @@ up to its 512 MB cap before spilling; with a lower `db.MEMORY_LIMIT` ours would 
 sooner. Both are bound by Wistia's rate limit in production (a page per 120 ms at 500/min); the difference
 matters for backfills against a fast API and for the CPU left to the rest of the machine.
 
-## Posting throughput: what limited it, and what changed (stages/ledger.py, clients/upsales.py)
+## Posting throughput: what limited it, and what changed (sinks/posting.py, clients/upsales.py)
 
 Before, posting ran at about half of Upsales' limit at this scale (9.44 posts/s, 47 %; the table above).
 A profile of the sync (`--profile-sync`) showed the two ledger statements of each post, `claim` (INSERT ...
@@ -491,7 +491,7 @@ and the client's limiter at 180 per 10 s capped posting at 90 % before anything 
   kept a transaction alive across thousands of autocommitted ledger writes and made each about ten times
   slower (3 ms to 30 ms in a small reproduction). They are now staged in a temp table (ordered by
   `queue_position`) and read 100 at a time, each read complete, so no transaction outlives its statement
-  and the candidates stay out of Python (`stages/ledger.py: candidate_batches`).
+  and the candidates stay out of Python (`sinks/posting.py: candidate_batches`).
 - **Posting is pipelined.** Up to `POST_THREADS` (6) posts are in flight; when one comes back the next is
   claimed and sent, instead of waiting for a whole group. DuckDB stays on the main thread: the claims of
   the views about to leave are one transaction (committed before any of their requests leaves, so the

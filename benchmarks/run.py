@@ -84,6 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--label", default="", help="a title suffix for the report (e.g. 'smoke')")
     parser.add_argument("--pythonpath", default="", help="PYTHONPATH for the measured subprocesses")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--render", default=None,
+                        help="measure nothing: write the report of these figures (an earlier run's --json) "
+                             "against --before, e.g. after re-measuring the before")
     return parser.parse_args(argv)
 
 
@@ -521,6 +524,12 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
+    if opts.render:
+        results = json.loads(Path(opts.render).read_text(encoding="utf-8"))
+        before = json.loads(Path(opts.before).read_text(encoding="utf-8")) if Path(opts.before).exists() else None
+        Path(opts.output).write_text(report.render(results, before, opts.label), encoding="utf-8")
+        print(f"wrote {opts.output} from {opts.render}")
+        return 0
     scale = Scale(days=opts.days, views_per_day=opts.views_per_day, converted=opts.converted,
                   contacts=opts.contacts, accounts=opts.accounts, posts=opts.posts)
     phases = [p.strip() for p in opts.phases.split(",") if p.strip()]

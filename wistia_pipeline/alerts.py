@@ -16,7 +16,6 @@ Without ALERT_WEBHOOK_URL the sensor skips.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,8 @@ import dagster as dg
 import requests
 
 from wistia_pipeline import redaction
-from wistia_pipeline.settings import variable
+from wistia_pipeline.errors import root_cause
+from wistia_pipeline.settings import PipelineSettings, environment, variable
 
 SENSOR_NAME = "alert_on_run_failure"
 WEBSERVER_URL_ENV = "DAGSTER_WEBSERVER_URL"
@@ -44,38 +44,28 @@ class AlertError(Exception):
 
 def webhook_url(env: Mapping[str, str] | None = None) -> str:
     """ALERT_WEBHOOK_URL, validated (empty when alerts are off); SettingsError when malformed."""
-    return variable("ALERT_WEBHOOK_URL").parse(os.environ if env is None else env)
+    return variable("ALERT_WEBHOOK_URL").parse(environment() if env is None else env)
 
 
 def run_url(run_id: str, env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     base = (env.get(WEBSERVER_URL_ENV) or DEFAULT_WEBSERVER_URL).strip().rstrip("/")
     return f"{base}/runs/{run_id}"
 
 
 def _secrets(env: Mapping[str, str] | None) -> list[str]:
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     return [(env.get(name) or "").strip() for name in _SECRET_VARIABLES]
 
 
-def mask_secrets(text: str, env: Mapping[str, str] | None = None) -> str:
-    """The API tokens and the webhook URL masked in every form (redaction.mask), text kept whole."""
-    return redaction.mask(text, _secrets(env))
-
-
-def one_line(text: str, limit: int = ERROR_MAX_CHARS) -> str:
-    return redaction.one_line(text, limit)
-
-
 def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
-    """Masked on the full text, then one line and cut: a secret near the cut cannot leak in part."""
+    """The API tokens and the webhook URL masked in every form on the full text, then one line and
+    cut (redaction.clean): a secret near the cut cannot leak in part."""
     return redaction.clean(text, _secrets(env), ERROR_MAX_CHARS)
 
 
 def error_summary(context: dg.RunFailureSensorContext) -> str:
     """The first failed step and its innermost error, else the run's own failure message."""
-    from wistia_pipeline.cli import root_cause
-
     failures = context.get_step_failure_events()
     if failures:
         first = failures[0]
@@ -129,8 +119,8 @@ def post_alert(url: str, message: Mapping[str, Any], *, timeout: Any = TIMEOUT, 
         "(a Slack-compatible incoming webhook). Skips when ALERT_WEBHOOK_URL is not set."
     ),
 )
-def alert_on_run_failure(context: dg.RunFailureSensorContext):
-    url = webhook_url()
+def alert_on_run_failure(context: dg.RunFailureSensorContext, pipeline_settings: PipelineSettings):
+    url = webhook_url(pipeline_settings.as_env())
     if not url:
         return dg.SkipReason("ALERT_WEBHOOK_URL is not set: no alert sent")
     run = context.dagster_run

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from wistia_pipeline import run_health
-from wistia_pipeline.settings import Settings, SettingsError
+from wistia_pipeline.settings import PipelineSettings, SettingsError
 from wistia_pipeline.stages.common import GROUP
 
 SYNC_JOB_NAME = "wistia_sync"
@@ -29,10 +29,7 @@ RUN_GOING = [
 sync_job = dg.define_asset_job(
     SYNC_JOB_NAME,
     selection=dg.AssetSelection.groups(GROUP),
-    # The chain is strictly sequential and shares one DuckDB file: running every step in the run's
-    # own process saves a Python start-up per step (seconds each on a small machine); the
-    # `wistia_duckdb` pool still makes steps of concurrent runs take turns.
-    executor_def=dg.in_process_executor,
+    # No executor here: the Definitions' own (in process, definitions.py) runs this job too.
     # The bound of dagster.yaml (run_monitoring.max_runtime_seconds) on the job's own runs too, so it
     # holds even with an older dagster.yaml in DAGSTER_HOME: see run_health.MAX_RUNTIME_S.
     run_tags={MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},
@@ -50,9 +47,9 @@ def range_tags(first: date, last: date) -> dict[str, str]:
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
 
-def _lookback_days() -> int:
+def _lookback_days(pipeline_settings: PipelineSettings) -> int:
     try:
-        return Settings.from_env(require_tokens=False).lookback_days
+        return pipeline_settings.load().lookback_days
     except SettingsError:
         return 3  # the run itself fails with the one-line settings error
 
@@ -95,11 +92,11 @@ RUNS_PER_DAY = 24 * 60 // SCHEDULE_MINUTES
         "Each tick first fails the runs whose process is gone (a restart mid-run) and frees their slots."
     ),
 )
-def wistia_sync_every_20_minutes(context: dg.ScheduleEvaluationContext):
+def wistia_sync_every_20_minutes(context: dg.ScheduleEvaluationContext, pipeline_settings: PipelineSettings):
     release_stuck_runs(context)
     if previous_run_going(context.instance):
         return dg.SkipReason("The previous scheduled sync is still queued or running.")
     tick = context.scheduled_execution_time or datetime.now(timezone.utc)
-    first, last = lookback_window(tick.astimezone(timezone.utc).date(), _lookback_days())
+    first, last = lookback_window(tick.astimezone(timezone.utc).date(), _lookback_days(pipeline_settings))
     # One run over the whole window (the assets' single-run backfill policy), not one per day.
     return dg.RunRequest(tags=range_tags(first, last))

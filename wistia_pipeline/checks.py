@@ -19,7 +19,7 @@ ledger checks read the whole ledger (one row per view ever sent).
 """
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations.
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -27,7 +27,9 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
-from wistia_pipeline.stages.common import DUCKDB_POOL
+from wistia_pipeline.sinks import registry
+from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, PipelineSettings, SettingsError
+from wistia_pipeline.stages.common import DUCKDB_POOL, partition_days
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -37,30 +39,25 @@ from wistia_pipeline.stages.matched import matched_views
 ALL_DAYS = (date(1, 1, 1), date(9999, 12, 31))
 SHOWN = 10  # offending rows listed in a check's metadata
 
-# Per stage: (this stage's count, the upstream count it must not exceed), per day.
-COUNT_LINKS: dict[str, tuple[tuple[str, str], ...]] = {
-    "converted_views": (("converted", "events"),),
-    "matched_views": (("matched", "converted"),),
-    "filtered_views": (("filtered_activities", "matched"), ("filtered_forms", "converted")),
-}
+def count_links() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per stage: (this stage's count, the upstream count it must not exceed), per day; each
+    destination's filtered views are bounded by the views it takes (sinks/registry.py)."""
+    return {
+        "converted_views": (("converted", "events"),),
+        "matched_views": (("matched", "converted"),),
+        "filtered_views": tuple((f"filtered_{d.name}", d.takes) for d in registry.destinations()),
+    }
 
 
 def checked_days(context: dg.AssetCheckExecutionContext) -> tuple[date, date]:
     """First and last day of the partitions the run materializes; every day outside a partitioned run."""
     if context.has_partition_key or context.has_partition_key_range:
-        window = context.partition_time_window
-        return window.start.date(), (window.end - timedelta(days=1)).date()
+        return partition_days(context)
     return ALL_DAYS
 
 
 def describe_days(first: date, last: date) -> str:
     return "all days" if (first, last) == ALL_DAYS else f"{first.isoformat()} .. {last.isoformat()}"
-
-
-def _rows(con: duckdb_module.DuckDBPyConnection, name: str, params: list[Any]) -> list[dict[str, Any]]:
-    relation = con.execute(db.sql(name), params)
-    columns = [d[0] for d in relation.description]
-    return [dict(zip(columns, values)) for values in relation.fetchall()]
 
 
 def _json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,13 +72,18 @@ def duplicate_keys(con: duckdb_module.DuckDBPyConnection, table: str, first: dat
     """How many (day, destination, event_key) appear more than once in `table`, and the first 10."""
     if table not in db.STAGE_TABLES:
         raise ValueError(f"not a stage table: {table}")
-    rows = _rows(con, "check_duplicate_keys", [table, first, last])
+    rows = db.rows(con, "check_duplicate_keys", [table, first, last])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
 def stage_counts(con: duckdb_module.DuckDBPyConnection, first: date, last: date) -> list[dict[str, Any]]:
-    """Rows per day of every stage (filtered per destination)."""
-    return _rows(con, "check_stage_counts", [first, last])
+    """Rows per day of every stage (filtered per registered destination, 0 where none)."""
+    stages = ["events", "converted", "matched", *(f"filtered_{name}" for name in registry.names())]
+    per_day: dict[date, dict[str, Any]] = {}
+    for row in db.rows(con, "check_stage_counts", [first, last]):
+        counts = per_day.setdefault(row["day"], {"day": row["day"], **dict.fromkeys(stages, 0)})
+        counts[row["stage"]] = row["views"]
+    return [per_day[day] for day in sorted(per_day)]
 
 
 def count_growth(counts: list[dict[str, Any]], links: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
@@ -96,16 +98,26 @@ def count_growth(counts: list[dict[str, Any]], links: tuple[tuple[str, str], ...
 
 
 def ledger_without_upsales_id(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = _rows(con, "check_ledger_without_upsales_id", [])
+    rows = db.rows(con, "check_ledger_without_upsales_id", [])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
 def ledger_duplicates(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = _rows(con, "check_ledger_duplicates", [])
+    rows = db.rows(con, "check_ledger_duplicates", [])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
 # -- the Dagster checks ----------------------------------------------------------------------------
+
+def connect(duckdb: DuckDBResource, pipeline_settings: PipelineSettings):
+    """The DuckDB file, waiting for its lock as long as the run's DB_LOCK_TIMEOUT_S says (its
+    default when the value is bad: the stage before has failed on it in its own words)."""
+    try:
+        lock_wait = pipeline_settings.load().db_lock_timeout_s
+    except SettingsError:
+        lock_wait = DEFAULT_DB_LOCK_TIMEOUT_S
+    return db.connect(duckdb, lock_wait=lock_wait)
+
 
 def _result(passed: bool, description: str, metadata: dict[str, Any]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR,
@@ -120,9 +132,10 @@ def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
         asset=asset, name="unique_event_key_per_day", blocking=True, pool=DUCKDB_POOL,
         description=f"Each event_key is held once per {per} in {table} (the days this run materialized).",
     )
-    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+               pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
         first, last = checked_days(context)
-        with db.connect(duckdb) as con:
+        with connect(duckdb, pipeline_settings) as con:
             total, offending = duplicate_keys(con, table, first, last)
         return _result(
             total == 0,
@@ -136,20 +149,23 @@ def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
 
 def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     table = asset.key.to_user_string()
-    links = COUNT_LINKS[table]
+    links = count_links()[table]
     rule = "; ".join(f"{stage} <= {upstream}" for stage, upstream in links)
 
     @dg.asset_check(
         asset=asset, name="no_more_views_than_upstream", blocking=True, pool=DUCKDB_POOL,
         description=f"Per day, {table} holds no more views than the stage it reads from ({rule}).",
     )
-    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+               pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
         first, last = checked_days(context)
-        with db.connect(duckdb) as con:
+        with connect(duckdb, pipeline_settings) as con:
             counts = stage_counts(con, first, last)
-        grown = count_growth(counts, links)
-        description = (f"{len(grown)} days where a stage holds more views than its upstream ({rule})"
-                       if grown else f"counts never grow down the chain ({rule})")
+        links_now = count_links()[table]  # the registry as the run sees it
+        rule_now = "; ".join(f"{stage} <= {upstream}" for stage, upstream in links_now)
+        grown = count_growth(counts, links_now)
+        description = (f"{len(grown)} days where a stage holds more views than its upstream ({rule_now})"
+                       if grown else f"counts never grow down the chain ({rule_now})")
         per_day = {row["day"].isoformat(): {k: v for k, v in row.items() if k != "day"} for row in counts}
         return _result(not grown, description, {
             "days": describe_days(first, last),
@@ -164,8 +180,8 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     asset=synced_ledger, name="posted_rows_have_upsales_id", blocking=True, pool=DUCKDB_POOL,
     description="Every ledger row marked posted carries the Upsales id it was posted as (whole ledger).",
 )
-def posted_rows_have_upsales_id(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with db.connect(duckdb) as con:
+def posted_rows_have_upsales_id(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
+    with connect(duckdb, pipeline_settings) as con:
         total, offending = ledger_without_upsales_id(con)
     return _result(total == 0,
                    f"{total} posted ledger rows have no Upsales id" if total else "every posted row has its Upsales id",
@@ -176,8 +192,8 @@ def posted_rows_have_upsales_id(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     asset=synced_ledger, name="one_row_per_destination_and_view", blocking=True, pool=DUCKDB_POOL,
     description="No (destination, event_key) is in the ledger twice (whole ledger).",
 )
-def one_row_per_destination_and_view(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with db.connect(duckdb) as con:
+def one_row_per_destination_and_view(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
+    with connect(duckdb, pipeline_settings) as con:
         total, offending = ledger_duplicates(con)
     return _result(total == 0,
                    f"{total} (destination, event_key) pairs are in the ledger more than once" if total
@@ -186,7 +202,7 @@ def one_row_per_destination_and_view(duckdb: DuckDBResource) -> dg.AssetCheckRes
 
 
 def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = _rows(con, "check_ledger_rejected", [])
+    rows = db.rows(con, "check_ledger_rejected", [])
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
@@ -195,8 +211,8 @@ def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dic
     description=("Warns while any view is rejected by Upsales (whole ledger): such a view is never posted "
                  "again by itself. Fix the cause, then `wistia-pipeline retry --destination D` re-offers it."),
 )
-def no_views_rejected(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with db.connect(duckdb) as con:
+def no_views_rejected(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
+    with connect(duckdb, pipeline_settings) as con:
         total, offending = rejected_views(con)
     return dg.AssetCheckResult(
         passed=total == 0, severity=dg.AssetCheckSeverity.WARN,

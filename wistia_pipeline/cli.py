@@ -14,7 +14,9 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from wistia_pipeline.errors import root_cause
 from wistia_pipeline.settings import Settings, SettingsError
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.stages.common import FUNNEL_LABELS
 
 
@@ -144,7 +146,7 @@ def read_metadata(report: SyncReport, metadata: Any, calls: bool = True) -> None
             endpoints = report.calls.setdefault(api, {})
             endpoints[endpoint] = endpoints.get(endpoint, 0) + value.value
             continue
-        if destination not in ("activities", "forms"):
+        if destination not in registry.names():
             continue
         if isinstance(value.value, int) and not isinstance(value.value, bool):
             report.counts.setdefault(destination, {})[name] = value.value
@@ -172,21 +174,6 @@ def is_interrupt(error: Any) -> bool:
             return True
         pending += [error.cause, getattr(error, "context", None)]
     return False
-
-
-def root_cause(error: Any) -> str:
-    """The innermost error of a Dagster step failure, as one line without the exception class."""
-    if error is None:
-        return "failed"
-    while error.cause is not None:
-        error = error.cause
-    lines = [line for line in error.message.strip().splitlines() if line.strip()]
-    text = lines[-1] if lines else error.cls_name or "failed"
-    prefix = f"{error.cls_name}: " if error.cls_name else ""
-    for candidate in (prefix, f"dagster._core.definitions.events.{prefix}"):
-        if candidate and candidate in text:
-            text = text.split(candidate, 1)[1]
-    return text.strip()
 
 
 def format_report(report: SyncReport) -> str:
@@ -230,7 +217,7 @@ def dry_run_lines(destination: str, counts: dict[str, int], payloads: list[Any])
     """A dry run: how many would be posted, and the first payloads as they would be sent."""
     if "would_post" not in counts:
         return []
-    verb = "submit" if destination == "forms" else "post"
+    verb = registry.get(destination).verb
     line = f"{destination}: would {verb} {counts['would_post']}"
     if counts.get("found_in_upsales"):
         line += f" ({counts['found_in_upsales']} more are already in Upsales and would only be recorded)"
@@ -245,7 +232,7 @@ def outcome_lines(destination: str, counts: dict[str, int]) -> list[str]:
     """What the ledger step did for a destination: posted, and every view it left, and why."""
     if "posted" not in counts:
         return []
-    verb = "submitted" if destination == "forms" else "posted"
+    verb = registry.get(destination).past
     posted = f"{destination}: {verb} {counts['posted']}"
     extras = []
     if counts.get("carried_over"):
@@ -382,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     retry = commands.add_parser(
         "retry", help="re-offer ledger rows: the next sync looks each up in Upsales and posts it if absent")
-    retry.add_argument("--destination", required=True, choices=("activities", "forms"))
+    retry.add_argument("--destination", required=True, choices=registry.names())
     retry.add_argument("--status", default="rejected", choices=("rejected", "failed"),
                        help="rejected (default): refused by Upsales; failed: left queued or in flight")
     which = retry.add_mutually_exclusive_group()

@@ -21,7 +21,7 @@ import duckdb
 from dagster import get_dagster_logger
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import rules, settings
+from wistia_pipeline import redaction, rules, settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -30,9 +30,25 @@ STAGE_TABLES = ("wistia_events", "converted_views", "matched_views", "filtered_v
 
 
 @cache
+@cache
+def _sql_files() -> dict[str, Path]:
+    """Every SQL file by its name: the folders of sql/ (stages, ledger, checks, operations) group
+    them for a reader, while a name stays unique, so callers need not know the folder."""
+    files: dict[str, Path] = {}
+    for path in sorted(SQL_DIR.rglob("*.sql")):
+        if path.stem in files:
+            raise RuntimeError(f"two SQL files named {path.stem}: {files[path.stem]} and {path}")
+        files[path.stem] = path
+    return files
+
+
 def sql(name: str) -> str:
-    """The text of `sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of the SQL file `name` (`sql/<folder>/<name>.sql`)."""
+    try:
+        path = _sql_files()[name]
+    except KeyError:
+        raise FileNotFoundError(f"no SQL file {name}.sql under {SQL_DIR}") from None
+    return path.read_text(encoding="utf-8")
 
 
 # DuckDB's buffer pool per database. Without a cap it may grow to 80 % of the machine's memory;
@@ -122,9 +138,10 @@ DUCKDB_MAGIC = b"DUCK"
 DUCKDB_HEADERS = 3 * 4096
 
 
-def one_line(error: BaseException) -> str:
-    """DuckDB's message on one line, without its "IO Error: " style prefix and its docs link."""
-    text = " ".join(str(error).split())
+def duckdb_message(error: BaseException) -> str:
+    """DuckDB's message on one line (redaction.one_line), without its "IO Error: " style prefix
+    and its docs link."""
+    text = redaction.one_line(str(error))
     text = re.sub(r"^[A-Za-z ]*Error: ", "", text)
     return re.sub(r"\s*See also https?://\S+$", "", text)
 
@@ -141,7 +158,7 @@ def lock_holder(error: BaseException) -> tuple[bool, str | None]:
 def corruption(path: str, error: BaseException) -> DatabaseCorrupt | None:
     """The error as DatabaseCorrupt when it says the file cannot be read as a database."""
     if isinstance(error, duckdb.Error) and any(marker in str(error) for marker in _CORRUPT):
-        return DatabaseCorrupt(path, one_line(error))
+        return DatabaseCorrupt(path, duckdb_message(error))
     return None
 
 
@@ -363,6 +380,13 @@ def zstd_compression(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
     finally:
         con.execute("RESET force_compression")
+
+
+def rows(con: duckdb.DuckDBPyConnection, name: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """The rows of the named SQL file's query (sql/<name>.sql), each as a dict by column name."""
+    relation = con.execute(sql(name), list(params))
+    columns = [d[0] for d in relation.description]
+    return [dict(zip(columns, values)) for values in relation.fetchall()]
 
 
 def count(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date, where: str = "",

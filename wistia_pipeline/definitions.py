@@ -10,7 +10,7 @@ from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
-from wistia_pipeline.settings import database_path, value_or_default
+from wistia_pipeline.settings import PipelineSettings, database_path, value_or_default
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -27,10 +27,11 @@ def build_resources() -> dict[str, object]:
     customer_id = value_or_default("UPSALES_CUSTOMER_ID")
     return {
         "duckdb": DuckDBResource(database=database_path()),
+        # Every setting but the tokens, as EnvVar references (the launchpad may override them).
+        "pipeline_settings": PipelineSettings.from_environment(),
         "wistia": WistiaResource(
             api_token=dg.EnvVar("WISTIA_API_TOKEN"),
             api_url=value_or_default("WISTIA_API_URL"),
-            public_token=value_or_default("WISTIA_PUBLIC_TOKEN"),
             max_pages=value_or_default("WISTIA_MAX_PAGES"),
         ),
         "upsales": UpsalesResource(
@@ -50,8 +51,10 @@ def build_defs() -> dg.Definitions:
         schedules=[wistia_sync_every_20_minutes],
         sensors=[alert_on_run_failure],
         resources=build_resources(),
-        # The chain is five sequential steps sharing one DuckDB file: running them in the run's
-        # own process saves a process start per step (seconds each) and changes nothing else.
+        # Every job's executor (the sync job's, a UI materialization's): the chain is five
+        # sequential steps sharing one DuckDB file, so running them in the run's own process saves
+        # a Python start-up per step (seconds each on a small machine) and changes nothing else;
+        # the `wistia_duckdb` pool still makes steps of concurrent runs take turns.
         executor=dg.in_process_executor,
     )
 

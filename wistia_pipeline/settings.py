@@ -1,6 +1,6 @@
 """Every environment setting, parsed and validated in one place.
 
-The table lives in the README (and in the product spec). A bad value raises `SettingsError`
+The table lives in the README. A bad value raises `SettingsError`
 whose text is one line naming the variable and what it accepts, before any API call is made.
 Secrets (the two API tokens) are read here only to check them; the Dagster resources receive
 them through `EnvVar`, so their values never reach run config or the UI, and clean them with the
@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_API_URL
-from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_API_URL, DEFAULT_WISTIA_MAX_PAGES
+import dagster as dg
+from pydantic import Field as PydanticField
+
 
 DEFAULT_DB_PATH = "data/wistia_pipeline.duckdb"
 # How long a run waits for the DuckDB file's lock (or the Dagster pool slot) before giving up.
 DEFAULT_DB_LOCK_TIMEOUT_S = 300
-# DEFAULT_WISTIA_MAX_PAGES (20000 pages of one day, 2,000,000 views) lives with the Wistia client.
+DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
+DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
+# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
+# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
+# The setting WISTIA_MAX_PAGES overrides it.
+DEFAULT_WISTIA_MAX_PAGES = 20000
 FORM_POLICIES = ("single", "project", "video")
 # The first daily partition (UTC day) of every stage asset, and the earliest day `sync --start`
 # accepts. A fixed date, never one computed from today: a start that moved every day would give
@@ -74,15 +80,6 @@ class Settings:
     partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)
     contact_refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES
     upsales_daily_call_budget: int = DEFAULT_UPSALES_DAILY_CALL_BUDGET
-
-    @property
-    def destinations(self) -> tuple[str, ...]:
-        """Enabled destinations, in posting order."""
-        return tuple(
-            name
-            for name, enabled in (("activities", self.sync_activities), ("forms", self.sync_forms))
-            if enabled
-        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_tokens: bool = True) -> Settings:
@@ -328,3 +325,66 @@ def value_or_default(name: str, env: Mapping[str, str] | None = None) -> Any:
         return var.parse(os.environ if env is None else env)
     except SettingsError:
         return var.parser(var.name, var.default)
+
+
+# -- the settings as Dagster config ------------------------------------------------------------
+
+def environment() -> Mapping[str, str]:
+    """The process environment: the one place the package reads it (the sandbox and the CLI's own
+    start-up aside), so every setting has one reading."""
+    return os.environ
+
+
+def _setting(name: str, meaning: str) -> Any:
+    var = variable(name)
+    default = f" (default: {var.default})" if var.default else ""
+    return PydanticField(default=None, description=f"{name}: {meaning}{default}. Empty: the environment's value.")
+
+
+class PipelineSettings(dg.ConfigurableResource):
+    """Every setting of the README's table but the tokens, as Dagster config (issue #12).
+
+    `from_environment` fills each field with an `EnvVar` of the variable set in the environment,
+    so the UI shows the variable's name, never its value, and each run reads the value its own
+    process sees. The launchpad can override any field for one run (a text, as in the environment:
+    `min_percent_watched: "25"`). `load()` parses every value with the same parsers as `doctor`,
+    `probe` and the CLI, so a bad value stops the run with the same one line.
+    """
+
+    wistia_api_url: str | None = _setting("WISTIA_API_URL", "Wistia API root")
+    wistia_public_token: str | None = _setting("WISTIA_PUBLIC_TOKEN", "Wistia public token for heatmap links")
+    upsales_api_url: str | None = _setting("UPSALES_API_URL", "Upsales API root")
+    upsales_customer_id: str | None = _setting("UPSALES_CUSTOMER_ID", "customer id for form submits (from GET /v2/self when empty)")
+    sync_activities: str | None = _setting("SYNC_ACTIVITIES", "post activity-log entries (true/false)")
+    sync_forms: str | None = _setting("SYNC_FORMS", "post form submissions (true/false)")
+    activity_score: str | None = _setting("ACTIVITY_SCORE", "lead score per view, 0..1000")
+    min_percent_watched: str | None = _setting("MIN_PERCENT_WATCHED", "0..100, inclusive")
+    wistia_projects: str | None = _setting("WISTIA_PROJECTS", "comma-separated project hashed ids, numeric ids or exact names (empty: all)")
+    form_policy: str | None = _setting("FORM_POLICY", "single, project or video")
+    lookback_days: str | None = _setting("LOOKBACK_DAYS", "days re-read by every scheduled run, today included")
+    db_path: str | None = _setting("WISTIA_PIPELINE_DB", "the DuckDB file (the resource `duckdb` opens it)")
+    alert_webhook_url: str | None = _setting("ALERT_WEBHOOK_URL", "Slack-compatible webhook for failed runs (secret)")
+    db_lock_timeout_s: str | None = _setting("DB_LOCK_TIMEOUT_S", "seconds a run waits for the DuckDB file's lock")
+    wistia_max_pages: str | None = _setting("WISTIA_MAX_PAGES", "pages of one day's events after which the fetch stops")
+    wistia_extra_days: str | None = _setting("WISTIA_EXTRA_DAYS", "days read beyond each edge of the window, 0..2")
+    partitions_start: str | None = _setting("PARTITIONS_START", "the first daily partition (read when the code loads)")
+    contact_refresh_minutes: str | None = _setting("CONTACT_REFRESH_MINUTES", "an unmatched email or domain is looked up again at most this often")
+    upsales_daily_call_budget: str | None = _setting("UPSALES_DAILY_CALL_BUDGET", "doctor turns red above this many projected Upsales calls a day")
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
+        """An `EnvVar` for each setting the environment (or `env`) sets; the others keep their default."""
+        env = environment() if env is None else env
+        return cls(**{v.field: dg.EnvVar(v.name) for v in VARIABLES if v.field is not None and v.name in env})
+
+    def as_env(self) -> dict[str, str]:
+        """The fields that hold a value, by variable name (what `Settings.from_env` reads)."""
+        values = {v.name: getattr(self, v.field) for v in VARIABLES if v.field is not None}
+        # An EnvVar is resolved by Dagster when a run builds the resource; outside a run (the CLI,
+        # a test) it is still the reference, read here the same way.
+        return {name: (value.get_value() if isinstance(value, dg.EnvVar) else value)
+                for name, value in values.items() if value is not None}
+
+    def load(self) -> Settings:
+        """The validated settings; SettingsError (one line naming the variable) when a value is bad."""
+        return Settings.from_env(self.as_env(), require_tokens=False)

@@ -10,6 +10,7 @@ from urllib.parse import quote, quote_plus
 import dagster as dg
 import pytest
 
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline import alerts
 from wistia_pipeline.cli import run_sync
 from wistia_pipeline.definitions import build_defs
@@ -66,6 +67,7 @@ def failure_context(run_id: str, instance: dg.DagsterInstance) -> dg.RunStatusSe
     return dg.build_run_status_sensor_context(
         sensor_name=alerts.SENSOR_NAME, dagster_event=record.event_log_entry.dagster_event,
         dagster_instance=instance, dagster_run=run,
+        resources={"pipeline_settings": PipelineSettings.from_environment()},
     )
 
 
@@ -130,7 +132,7 @@ def test_the_post_is_retried_once_then_gives_up_naming_only_the_host():
 
 def test_secrets_are_masked_and_a_bad_webhook_url_is_one_line(monkeypatch):
     monkeypatch.setenv("UPSALES_API_TOKEN", WRONG_KEY)
-    assert alerts.mask_secrets(f"failed with {WRONG_KEY} in it") == "failed with *** in it"
+    assert alerts.clean_error(f"failed with {WRONG_KEY} in it") == "failed with *** in it"
     with pytest.raises(SettingsError, match="^ALERT_WEBHOOK_URL must be an http"):
         alerts.webhook_url({"ALERT_WEBHOOK_URL": "hooks.slack.com/services/x"})
     assert alerts.webhook_url({}) == ""

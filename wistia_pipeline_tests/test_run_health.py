@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
 
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline import alerts, run_health
 from wistia_pipeline.automation import SCHEDULE_NAME, SCHEDULE_TAG, SYNC_JOB_NAME, wistia_sync_every_20_minutes
 from wistia_pipeline.definitions import defs
@@ -200,14 +201,19 @@ def test_runs_have_a_maximum_runtime_of_12_hours(instance):
 
 # --- the schedule tick -------------------------------------------------------------------------
 
+def tick(instance: dg.DagsterInstance):
+    """One evaluation of the schedule at 12:40 UTC, its resources released after it."""
+    with dg.build_schedule_context(instance=instance,
+                                   scheduled_execution_time=datetime(2026, 3, 10, 12, 40, tzinfo=UTC),
+                                   resources={"pipeline_settings": PipelineSettings.from_environment()}) as context:
+        return wistia_sync_every_20_minutes(context)
+
+
 def test_a_tick_fails_a_dead_scheduled_run_and_requests_a_new_one(instance):
     pid = dead_pid()
     dead = start_run_in(instance, pid, schedule=True)
     hold_slot(instance, dead)
-    context = dg.build_schedule_context(instance=instance,
-                                        scheduled_execution_time=datetime(2026, 3, 10, 12, 40, tzinfo=UTC))
-
-    result = wistia_sync_every_20_minutes(context)
+    result = tick(instance)
 
     assert isinstance(result, dg.RunRequest)
     assert status(instance, dead) == dg.DagsterRunStatus.FAILURE
@@ -217,9 +223,7 @@ def test_a_tick_fails_a_dead_scheduled_run_and_requests_a_new_one(instance):
 
 def test_a_tick_still_waits_for_a_live_scheduled_run(instance):
     start_run_in(instance, os.getpid(), schedule=True)
-    context = dg.build_schedule_context(instance=instance,
-                                        scheduled_execution_time=datetime(2026, 3, 10, 12, 40, tzinfo=UTC))
-    assert isinstance(wistia_sync_every_20_minutes(context), dg.SkipReason)
+    assert isinstance(tick(instance), dg.SkipReason)
 
 
 # --- the alert -----------------------------------------------------------------------------------

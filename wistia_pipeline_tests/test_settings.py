@@ -2,6 +2,7 @@
 
 import pytest
 
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import Settings, SettingsError
 
 TOKENS = {"WISTIA_API_TOKEN": "w", "UPSALES_API_TOKEN": "u"}
@@ -13,7 +14,7 @@ def test_defaults():
             s.lookback_days, s.wistia_projects) == (True, False, 10, 0.0, "single", 3, ())
     assert s.wistia_api_url == "https://api.wistia.com/v1"
     assert s.upsales_api_url == "https://power.upsales.com/api"
-    assert s.destinations == ("activities",)
+    assert registry.enabled(s) == ("activities",)
 
 
 def test_values_are_parsed():
@@ -21,7 +22,7 @@ def test_values_are_parsed():
                            "FORM_POLICY": "Video", "SYNC_FORMS": "yes", "UPSALES_CUSTOMER_ID": "1234",
                            "WISTIA_API_URL": "http://127.0.0.1:9/v1/"})
     assert s.min_percent_watched == 57.5 and s.wistia_projects == ("abc123", "Webinars")
-    assert s.form_policy == "video" and s.destinations == ("activities", "forms")
+    assert s.form_policy == "video" and registry.enabled(s) == ("activities", "forms")
     assert s.upsales_customer_id == 1234 and s.wistia_api_url == "http://127.0.0.1:9/v1"
 
 

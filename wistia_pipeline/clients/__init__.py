@@ -1,6 +1,7 @@
 """API clients for Wistia (source) and Upsales (destination); see docs/interfaces.md."""
 
-from .http import ApiError, ApiSession, AuthError
+from .errors import ApiError, AuthError
+from .http import ApiSession
 from .upsales import UpsalesClient, UpsalesResource
 from .wistia import WistiaClient, WistiaResource
 

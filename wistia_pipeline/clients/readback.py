@@ -1,4 +1,5 @@
-"""Tolerant reading of what Upsales answers back, where api/upsales.md marks the shape unverified.
+"""Tolerant reading of what Upsales answers back, where docs/api/upsales.md marks the shape
+unverified.
 
 One place for the pipeline's crash lookups (sinks) and for `wistia-pipeline probe`, so the probe
 checks the very reading a sync relies on:

@@ -8,37 +8,35 @@ call quota that makes batched lookups mandatory.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from .http import (
-    DEFAULT_BACKOFF_BASE,
-    DEFAULT_BACKOFF_MAX,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_TIMEOUT,
-    ApiSession,
-    reason_from_body,
-)
+from wistia_pipeline.settings import DEFAULT_UPSALES_API_URL, clean_token
+
+from .errors import reason_from_body
+from .http import DEFAULT_TIMEOUT, ApiSession
+from .retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["UpsalesClient", "UpsalesResource", "DEFAULT_UPSALES_API_URL", "normalize_emails"]
 
-DEFAULT_UPSALES_API_URL = "https://power.upsales.com/api"
-
-# api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key. Our sliding window
-# counts requests as they leave and Upsales as they arrive; five requests of slack absorb the
-# difference in network delay, so the limiter and not a 429 sets the pace, at 97.5 % of the limit.
-UPSALES_RATE_LIMIT = 200
+# docs/api/upsales.md "Rate limits and quota": 200 requests per 10 seconds per key. Our sliding
+# window counts requests as they leave and Upsales as they arrive; five requests of slack absorb
+# the difference in network delay, so the limiter and not a 429 sets the pace, at 97.5 % of the
+# limit.
 UPSALES_RATE_WINDOW_S = 10.0
 DEFAULT_UPSALES_PER_10S = 195
 
-# api/upsales.md "Paging": limit defaults to 1000 (max 2000); 1000 keeps responses moderate.
+# docs/api/upsales.md "Paging": limit defaults to 1000 (max 2000); 1000 keeps responses moderate.
 PAGE_LIMIT = 1000
-# api/upsales.md "Rate limits and quota": one call per 100 views, never one per view.
+# docs/api/upsales.md "Rate limits and quota": one call per 100 views, never one per view.
 DEFAULT_EMAIL_BATCH = 100
 
 CONTACTS_PATH = "/v2/contacts"
@@ -51,7 +49,7 @@ FORM_SUBMIT_PATH = "/external/formSubmit"
 
 
 def _q(attribute: str, comparison: str, value: Any) -> str:
-    """A JSON ``q`` filter, e.g. ``{"a":"email","c":"eq","v":[...]}`` (api/upsales.md)."""
+    """A JSON ``q`` filter, e.g. ``{"a":"email","c":"eq","v":[...]}`` (docs/api/upsales.md)."""
     return json.dumps({"a": attribute, "c": comparison, "v": value}, separators=(",", ":"),
                       ensure_ascii=False)
 
@@ -69,7 +67,8 @@ def normalize_emails(emails: Iterable[str]) -> list[str]:
 
 
 def _envelope_error(body: Any) -> tuple[int | None, str] | None:
-    """Report a non-null envelope ``error`` (api/upsales.md: a 200 with an error is a failure)."""
+    """Report a non-null envelope ``error`` (docs/api/upsales.md: a 200 with an error is a
+    failure)."""
     if not isinstance(body, dict):
         return None
     error = body.get("error")
@@ -215,7 +214,9 @@ class UpsalesClient:
         self.session.request_json("DELETE", path)
 
     def find_events_by_external_id(self, external_id: str) -> list[dict]:
-        """Entries carrying ``externalId`` (how a post is found again after a crash)."""
+        """Entries carrying ``externalId``, asked with one plain value rather than a list: `probe
+        --write-test` checks its test entry is gone this way, a query that does not rely on
+        Upsales honouring the list the pipeline sends (`find_events_by_external_ids`)."""
         data, _ = self._list(EVENTS_PATH, {"q": _q("externalId", "eq", external_id)})
         return data
 
@@ -299,7 +300,7 @@ class UpsalesClient:
 
     def customer_id(self) -> int:
         """The customer id for form submits: the configured override, else
-        ``data.clients[0].clientId`` of ``GET /v2/self`` (unverified shape, api/upsales.md)."""
+        ``data.clients[0].clientId`` of ``GET /v2/self`` (unverified shape, docs/api/upsales.md)."""
         if self._customer_id_override:
             try:
                 return int(self._customer_id_override)
@@ -327,23 +328,82 @@ class UpsalesClient:
         self.get_self()
 
 
+class _RunClients:
+    """The Upsales clients one run uses in this process: one per API root, key and customer id."""
+
+    def __init__(self) -> None:
+        self.resources = 0  # resources of the run set up and not yet torn down
+        self.clients: dict[tuple[str, str, str], UpsalesClient] = {}
+
+
+# Runs under way in this process, by run id. A run's steps share its clients (one session, one
+# rate limiter per key, so the matching step's look-ups and the ledger step's posts count against
+# the same 10-second window); two runs never share one, so each run counts its own calls.
+_RUNS: dict[str, _RunClients] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def key_fingerprint(token: str) -> str:
+    """What names an API key in the registry: a SHA-256 digest, never the key itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class UpsalesResource(dg.ConfigurableResource):
-    """Dagster resource for Upsales; use ``EnvVar("UPSALES_API_TOKEN")`` for the key."""
+    """Dagster resource for Upsales; use ``EnvVar("UPSALES_API_TOKEN")`` for the key.
+
+    Within a run, `get_client` gives every step the same client per API key, made on first use
+    and closed when the run's resources are torn down; outside a run (doctor, probe) each call
+    makes a client the caller owns."""
 
     api_token: str = Field(description="Upsales API key (secret; never logged).")
     api_url: str = Field(default=DEFAULT_UPSALES_API_URL,
                          description="API root; /v2/... and /external/... are derived from it.")
     customer_id: str = Field(default="", description="Overrides the customer id from /v2/self.")
 
+    _run: str | None = PrivateAttr(default=None)  # the run this resource is set up for
+
     def __repr_args__(self):  # keep the key out of repr() and logs
         return [(k, v) for k, v in super().__repr_args__() if k != "api_token"]
 
-    def get_client(self, **options: Any) -> UpsalesClient:
-        """A client with the key cleaned as `doctor` cleans it (settings.clean_token: a stray
-        space or line break would otherwise pass doctor and fail the run with 401); ``options``
-        are UpsalesClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
-        the key is unusable."""
-        from wistia_pipeline.settings import clean_token  # settings imports this module
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Join the run's clients (the in-process executor sets resources up once per run; a
+        step in a process of its own would set them up there, sharing within that process)."""
+        run = context.run.run_id if context.run else f"invocation-{uuid.uuid4().hex}"
+        with _RUNS_LOCK:
+            _RUNS.setdefault(run, _RunClients()).resources += 1
+        self._run = run
 
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """The last resource of the run to go closes the run's clients."""
+        run, self._run = self._run, None
+        if run is None:
+            return
+        with _RUNS_LOCK:
+            entry = _RUNS[run]
+            entry.resources -= 1
+            if entry.resources > 0:
+                return
+            del _RUNS[run]
+        for client in entry.clients.values():
+            client.close()
+
+    def get_client(self, **options: Any) -> UpsalesClient:
+        """In a run, the run's client for this key (no ``options``); otherwise a new one, which
+        the caller closes; ``options`` are UpsalesClient's (doctor's short timeouts). SettingsError
+        when the key is unusable."""
+        if options or self._run is None:
+            return self.new_client(**options)
+        key = (self.api_url.rstrip("/"), key_fingerprint(clean_token("UPSALES_API_TOKEN", self.api_token)),
+               self.customer_id)
+        with _RUNS_LOCK:
+            clients = _RUNS[self._run].clients
+            if key not in clients:
+                clients[key] = self.new_client()
+            return clients[key]
+
+    def new_client(self, **options: Any) -> UpsalesClient:
+        """A client of its own, with the key cleaned as `doctor` cleans it (settings.clean_token:
+        a stray space or line break would otherwise pass doctor and fail the run with 401); a run
+        uses the defaults."""
         token = clean_token("UPSALES_API_TOKEN", self.api_token)
         return UpsalesClient(self.api_url.rstrip("/"), token, customer_id=self.customer_id or None, **options)

@@ -17,31 +17,23 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from .http import (
-    DEFAULT_BACKOFF_BASE,
-    DEFAULT_BACKOFF_MAX,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_TIMEOUT,
-    ApiSession,
-)
+from wistia_pipeline.settings import DEFAULT_WISTIA_API_URL, DEFAULT_WISTIA_MAX_PAGES, clean_token
+
+from .http import DEFAULT_TIMEOUT, ApiSession
+from .retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["WistiaClient", "WistiaResource", "DEFAULT_WISTIA_API_URL", "DEFAULT_WISTIA_MAX_PAGES",
            "is_higher_percent"]
 
-DEFAULT_WISTIA_API_URL = "https://api.wistia.com/v1"
-
-# api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
+# docs/api/wistia.md "Limits and errors": 600 requests per minute per account, shared with the
 # account's other integrations, so stay under it with headroom.
-WISTIA_RATE_LIMIT = 600
 WISTIA_RATE_WINDOW_S = 60.0
 DEFAULT_WISTIA_PER_MINUTE = 500
 
-# api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send 100.
+# docs/api/wistia.md: per_page is capped at 100 (and defaults to 10 on the data API): always send
+# 100.
 PER_PAGE = 100
-# Pages of one day's Wistia events after which the fetch stops (100 views a page: 2,000,000
-# views, far above any real day): a server that ignores `page` cannot make a fetch run forever.
-# The setting WISTIA_MAX_PAGES overrides it.
-DEFAULT_WISTIA_MAX_PAGES = 20000
+# DEFAULT_WISTIA_MAX_PAGES (settings.py): pages of one day after which a fetch stops.
 
 EVENTS_PATH = "/stats/events.json"
 MEDIAS_PATH = "/medias.json"
@@ -85,7 +77,7 @@ def _fingerprint(items: list) -> bytes:
 def _alias_project_hashed_id(media: Any) -> Any:
     """Give ``media.project`` both ``hashed_id`` and ``hashedId``.
 
-    api/wistia.md: older responses spell it ``hashed_id``, newer ones ``hashedId``; adding the
+    docs/api/wistia.md: older responses spell it ``hashed_id``, newer ones ``hashedId``; adding the
     missing alias (keeping the original) lets callers read either.
     """
     if isinstance(media, dict) and isinstance(media.get("project"), dict):
@@ -215,10 +207,6 @@ class WistiaClient:
         for page in self._iter_pages(MEDIAS_PATH, what="the medias"):
             yield [_alias_project_hashed_id(media) for media in page]
 
-    def iter_projects(self) -> Iterator[list[dict]]:
-        """All projects (camelCase keys), 100 per page."""
-        yield from self._iter_pages(PROJECTS_PATH, what="the projects")
-
     def verify(self) -> None:
         """One cheap authenticated call; raises AuthError on 401/403."""
         self._get_list(PROJECTS_PATH, {"per_page": 1})
@@ -229,7 +217,6 @@ class WistiaResource(dg.ConfigurableResource):
 
     api_token: str = Field(description="Wistia API token (secret; never logged).")
     api_url: str = Field(default=DEFAULT_WISTIA_API_URL, description="Wistia API root.")
-    public_token: str = Field(default="", description="Non-secret token for heatmap links.")
     max_pages: int = Field(default=DEFAULT_WISTIA_MAX_PAGES,
                            description="Pages of one day after which a fetch stops (WISTIA_MAX_PAGES).")
 
@@ -241,7 +228,5 @@ class WistiaResource(dg.ConfigurableResource):
         space or line break would otherwise pass doctor and fail the run); ``options`` are
         WistiaClient's (doctor's short timeouts), a run uses the defaults. SettingsError when
         the token is unusable."""
-        from wistia_pipeline.settings import clean_token  # settings imports this module
-
         token = clean_token("WISTIA_API_TOKEN", self.api_token)
         return WistiaClient(self.api_url.rstrip("/"), token, **{"max_pages": self.max_pages, **options})

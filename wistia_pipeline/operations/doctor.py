@@ -21,9 +21,10 @@ from typing import Any
 import duckdb
 
 from wistia_pipeline import db, redaction
-from wistia_pipeline.clients.http import ApiError, AuthError
+from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, WistiaResource
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import (
     VARIABLES,
     SettingsError,
@@ -31,6 +32,7 @@ from wistia_pipeline.settings import (
     check_destinations,
     database_path,
     describe_webhook,
+    environment,
 )
 
 # Doctor answers quickly: short timeouts and one retry instead of a sync's patient backoff.
@@ -88,8 +90,9 @@ def check_settings(env: Mapping[str, str]) -> tuple[list[Check], dict[str, Any]]
     if "SYNC_ACTIVITIES" in values and "SYNC_FORMS" in values:
         try:
             check_destinations(values["SYNC_ACTIVITIES"], values["SYNC_FORMS"])
-            enabled = [d for d, on in (("activities", values["SYNC_ACTIVITIES"]), ("forms", values["SYNC_FORMS"])) if on]
-            checks.append(Check("destinations", True, ", ".join(enabled)))
+            enabled = [f"{d.name} ({d.description})" for d in registry.destinations()
+                       if d.setting is None or values.get(d.setting)]
+            checks.append(Check("destinations", True, "; ".join(enabled)))
         except SettingsError as error:
             checks.append(Check("destinations", False, str(error), "set SYNC_ACTIVITIES or SYNC_FORMS to true"))
     return checks, values
@@ -129,7 +132,7 @@ def inspect_database(path: str, writable: str) -> Check:
     except db.DatabaseCorrupt as error:
         return Check(name, False, error.problem, error.fix)
     except duckdb.Error as error:
-        return Check(name, False, f"{path} cannot be opened ({db.one_line(error)})",
+        return Check(name, False, f"{path} cannot be opened ({db.duckdb_message(error)})",
                      "check the file, or point WISTIA_PIPELINE_DB at the pipeline's DuckDB file")
     try:
         found = {row[0] for row in con.execute(
@@ -220,7 +223,7 @@ def not_checked(name: str, because: list[str]) -> Check:
 
 def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
     """Every check, in order: settings, DuckDB file, Dagster runs, Wistia, Upsales."""
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     checks, values = check_settings(env)
     checks.append(check_database(database_path(env)))
     if "UPSALES_DAILY_CALL_BUDGET" in values:

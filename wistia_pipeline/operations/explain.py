@@ -21,6 +21,7 @@ import duckdb
 
 from wistia_pipeline import db
 from wistia_pipeline.settings import Settings, database_path
+from wistia_pipeline.sinks import registry
 
 
 class ExplainError(Exception):
@@ -145,10 +146,9 @@ def open_read_only(path: str) -> duckdb.DuckDBPyConnection:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, name: str, params: list[Any], path: str) -> list[dict[str, Any]]:
+    """db.rows, its DuckDB errors as one-line ExplainErrors (no sync yet, a damaged file)."""
     try:
-        relation = con.execute(db.sql(name), params)
-        columns = [d[0] for d in relation.description]
-        return [dict(zip(columns, values)) for values in relation.fetchall()]
+        return db.rows(con, name, params)
     except duckdb.CatalogException:
         raise ExplainError("no sync has run yet: the DuckDB file holds no outcomes "
                            "(run `wistia-pipeline sync` first)") from None
@@ -193,7 +193,7 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
             recorded[key][row["destination"]] = row
 
     for key, view in views.items():
-        for destination in settings.destinations:
+        for destination in registry.enabled(settings):
             row = recorded[key].get(destination)
             if row is None:
                 view.outcomes.append(DestinationOutcome(

@@ -2,8 +2,8 @@
 relies on before anything is posted, one green or red line per assumption (the model is
 `doctor`: the same `Check`, the same clients, the same output).
 
-Read-only by default: only GET requests. The assumptions are those api/wistia.md and
-api/upsales.md mark unverified, plus the ones every sync leans on:
+Read-only by default: only GET requests. The assumptions are those docs/api/wistia.md and
+docs/api/upsales.md mark unverified, plus the ones every sync leans on:
 
 - Wistia: the token reads projects, medias and stats; `start_date=end_date=D` returns the views
   received on D in UTC and none of another day (days are inclusive and in UTC), checked on the
@@ -23,7 +23,6 @@ shown: errors come from the clients, which mask them.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -31,12 +30,12 @@ from typing import Any
 
 from wistia_pipeline import rules
 from wistia_pipeline.clients import readback
-from wistia_pipeline.clients.http import ApiError, AuthError
+from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.clients.upsales import CONTACTS_PATH, SELF_PATH, UpsalesClient, UpsalesResource
 from wistia_pipeline.clients.wistia import EVENTS_PATH, MEDIAS_PATH, PROJECTS_PATH, WistiaClient, WistiaResource
 from wistia_pipeline.operations.doctor import CLIENT_OPTIONS, HINTS, Check
-from wistia_pipeline.settings import Settings, variable
-from wistia_pipeline.sinks.activities import ENTITY_TYPE, SUB_TYPE
+from wistia_pipeline.settings import Settings, environment, variable
+from wistia_pipeline.sinks.marketing_events import ENTITY_TYPE, SUB_TYPE
 from wistia_pipeline.sinks.forms import EVENT_KEY_FIELD, form_definition
 
 PROBE_VALUE = "wistia_pipeline probe"
@@ -44,7 +43,7 @@ PROBE_FORM_NAME = "Wistia pipeline probe"
 PROBE_FORM_DESCRIPTION = "Created by `wistia-pipeline probe --write-test`: test submissions only; safe to delete."
 DISCOVERY_DAYS = 30  # how far back the most recent day with views is looked for
 DAY_PAGES = 30  # pages (100 views each) of one day read for the day check
-# api/wistia.md: a view can take a few hours to show up in filtered queries, so a view the wide
+# docs/api/wistia.md: a view can take a few hours to show up in filtered queries, so a view the wide
 # request lists is only expected in its day's answer once it is this old.
 SETTLED = timedelta(hours=4)
 CONTACT_SAMPLE = 100  # contacts read to find one with an email
@@ -652,7 +651,7 @@ def run_probe(env: Mapping[str, str] | None = None, write_test: str | None = Non
               today: date | None = None) -> list[Check]:
     """Every probe, Wistia then Upsales. SettingsError (exit 2) when a setting is unusable: the
     probe needs the same settings a sync does. Writes only with `write_test` (an email)."""
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     settings = Settings.from_env(env)
     today = today or datetime.now(timezone.utc).date()
     wistia = WistiaResource(api_token=variable("WISTIA_API_TOKEN").parse(env), api_url=settings.wistia_api_url,

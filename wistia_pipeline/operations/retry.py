@@ -17,8 +17,8 @@ from pathlib import Path
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
 
-DESTINATIONS = ("activities", "forms")
 # What each --status selects in the ledger.
 STATUSES = {"rejected": ("rejected",), "failed": ("pending", "in_flight")}
 
@@ -41,8 +41,8 @@ class RetryResult:
 def retry(db_path: str, destination: str, status: str = "rejected", *, start: date | None = None,
           end: date | None = None, email: str | None = None, event_key: str | None = None) -> RetryResult:
     """Re-offer the matching ledger rows in one transaction; what was re-offered, by status."""
-    if destination not in DESTINATIONS:
-        raise RetryError(f"--destination must be one of {', '.join(DESTINATIONS)}, got {destination!r}")
+    if destination not in registry.names():
+        raise RetryError(f"--destination must be one of {', '.join(registry.names())}, got {destination!r}")
     if status not in STATUSES:
         raise RetryError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
     if start and end and start > end:

@@ -354,7 +354,7 @@ def _uuid(rng: random.Random) -> str:
 
 
 class _EventFactory:
-    """Builds raw Wistia events in the 2025 shape (api/examples/wistia-stats-event.json)."""
+    """Builds raw Wistia events in the 2025 shape (docs/api/examples/wistia-stats-event.json)."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng

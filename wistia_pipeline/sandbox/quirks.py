@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .server import ADMIN_PREFIX, Request, Response, json_response
+from .messages import ADMIN_PREFIX, Request, Response, json_response
 
 QUIRKS_PATH = ADMIN_PREFIX + "quirks"
 

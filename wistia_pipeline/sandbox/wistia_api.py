@@ -1,6 +1,6 @@
 """Wistia API emulator: the legacy `/v1` endpoints the pipeline reads, as documented in
-`api/wistia.md` (bare JSON arrays, paging by `page`/`per_page` with a short last page, Bearer-only
-auth, 429 with `Retry-After` and a plain-text body, no budget headers).
+`docs/api/wistia.md` (bare JSON arrays, paging by `page`/`per_page` with a short last page,
+Bearer-only auth, 429 with `Retry-After` and a plain-text body, no budget headers).
 
 Events are served newest-first for whole UTC days. Events added with `hidden=True` stay invisible
 until `release_hidden()`, and events added with `visible_after=<seconds>` until that much time has
@@ -18,7 +18,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from . import quirks as quirk_switches
-from .server import Emulator, RateDecision, Request, Response, ceil_seconds, json_response
+from .emulator import Emulator
+from .messages import Request, Response, json_response
+from .ratelimit import RateDecision, ceil_seconds
 
 EVENTS_MAX_PER_PAGE = 100
 DATA_DEFAULT_PER_PAGE = 10  # medias/projects: Wistia's default page is only 10

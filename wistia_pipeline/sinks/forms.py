@@ -24,8 +24,9 @@ from wistia_pipeline import rules
 from wistia_pipeline.clients import readback
 from wistia_pipeline.clients.upsales import FORM_SUBMIT_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
+from wistia_pipeline.sinks.contract import CONVERTED, Destination, SinkContext
 
-DESTINATION = "forms"
+NAME = "forms"
 SINGLE_FORM_NAME = "Wistia video views"
 PER_PROJECT_OR_VIDEO_PREFIX = "Wistia: "
 FORM_DESCRIPTION = "Created by wistia_pipeline: Wistia Turnstile conversions."
@@ -45,8 +46,8 @@ FORM_FIELDS = [
 ]
 
 
-# What a submission id looks like (api/upsales.md: a 200 answers with the new submission's id as
-# text). Anything else in a 200 (a proxy's HTML page, a JSON error envelope) was not written by
+# What a submission id looks like (docs/api/upsales.md: a 200 answers with the new submission's id
+# as text). Anything else in a 200 (a proxy's HTML page, a JSON error envelope) was not written by
 # Upsales' form endpoint: the submission may or may not have been stored, so the view stays in
 # flight and is read back before any new submit.
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -115,7 +116,7 @@ def submission_fields(view: Mapping[str, Any], settings: Settings, customer_id: 
 class FormSink:
     """Submits forms, creating each policy's forms once, and finds submissions by event_key."""
 
-    destination = DESTINATION
+    destination = NAME
 
     def __init__(self, client: UpsalesClient, settings: Settings, con: duckdb.DuckDBPyConnection,
                  dry_run: bool = False):
@@ -263,3 +264,20 @@ class FormSink:
         if readback.needs_field_names(submit) and form_id not in self._field_names:
             self._field_names[form_id] = readback.form_field_names(self.client.get_form(form_id))
         return submitted_event_key(submit, self._field_names.get(form_id))
+
+
+def _make_sink(ctx: SinkContext) -> FormSink:
+    return FormSink(ctx.client, ctx.settings, ctx.con, dry_run=ctx.dry_run)
+
+
+DESTINATION = Destination(
+    name=NAME,
+    description="form submissions of converted views (Upsales links them to the contact)",
+    takes=CONVERTED,
+    enabled=lambda settings: settings.sync_forms,
+    make_sink=_make_sink,
+    setting="SYNC_FORMS",
+    verb="submit",
+    past="submitted",
+    metadata=lambda sink: {"forms/created": ", ".join(sink.forms_created) or "none"},
+)

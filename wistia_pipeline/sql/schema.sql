@@ -198,6 +198,17 @@ CREATE TABLE IF NOT EXISTS run_calls (
 -- Trim all surrounding white space (DuckDB's trim() only removes spaces).
 CREATE OR REPLACE TEMP MACRO strip_ws(text) AS regexp_replace(text, '^[\s\x{00A0}\x{FEFF}]+|[\s\x{00A0}\x{FEFF}]+$', '', 'g');
 
+-- The viewer's email, the one definition every stage, outcome and explain uses: the Turnstile's
+-- conversion_data.email when it is not blank, else the event's email; white space stripped.
+CREATE OR REPLACE TEMP MACRO viewer_email(conversion_email, email) AS
+    strip_ws(coalesce(nullif(strip_ws(conversion_email), ''), email));
+
+-- The email of a converted view (the rule of docs/api/wistia.md): conversion_data.email when not
+-- blank, or the event's email when conversion_type is set; NULL when the view is not converted.
+CREATE OR REPLACE TEMP MACRO turnstile_email(conversion_email, email, conversion_type) AS
+    CASE WHEN nullif(strip_ws(conversion_email), '') IS NOT NULL OR conversion_type <> ''
+         THEN nullif(viewer_email(conversion_email, email), '') END;
+
 -- The filtered stage's rule, in its order (product.md, stage 4), for one view: NULL when it
 -- passes, else below_min_percent, unknown_project or project_not_enabled. `projects` is the
 -- project filter (hashed ids, numeric ids or exact names; empty = every project); the m_* are the

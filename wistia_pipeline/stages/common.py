@@ -13,7 +13,8 @@ import dagster as dg
 import duckdb
 
 from wistia_pipeline import db, run_health
-from wistia_pipeline.settings import Settings, SettingsError, value_or_default
+from wistia_pipeline.sinks import registry
+from wistia_pipeline.settings import PipelineSettings, Settings, SettingsError, value_or_default
 
 # `backfill_policy` (below) is a beta parameter of @asset: Dagster warns once per asset every time
 # the definitions are imported, i.e. five blocks on every CLI call and code-server start. We use
@@ -71,6 +72,11 @@ def day_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
     Every asset calls it first, so it also tags the run with the process running it (once per
     run): a run whose process is gone can then be failed and its pool slot freed (run_health)."""
     run_health.record_run_process(context.instance, context.run)
+    return partition_days(context)
+
+
+def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[date, date]:
+    """First and last UTC day (inclusive) of the run's partitions (one day, or a range)."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
 
@@ -79,10 +85,11 @@ def days_in(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def load_settings() -> Settings:
-    """Validated settings, or a one-line failure that names the variable (before any API call)."""
+def load_settings(pipeline_settings: PipelineSettings) -> Settings:
+    """The run's validated settings (the resource, the launchpad's overrides included), or a
+    one-line failure that names the variable (before any API call)."""
     try:
-        return Settings.from_env(require_tokens=False)
+        return pipeline_settings.load()
     except SettingsError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
 
@@ -111,9 +118,10 @@ class Funnel(dict):
 def funnel(con: duckdb.DuckDBPyConnection, first: date, last: date, destination: str = "activities",
            upto: str = "in_projects", new: int | None = None) -> Funnel:
     """Stage counts of the window for one destination up to stage `upto`, from the stage tables."""
-    row = con.execute(db.sql("funnel"), [first, last, destination]).fetchone()
+    takes_matched = registry.get(destination).takes == registry.MATCHED
+    row = con.execute(db.sql("funnel"), [first, last, destination, takes_matched]).fetchone()
     counts = Funnel(zip(FUNNEL_STAGES[: FUNNEL_STAGES.index(upto) + 1], row), first, last)
-    if counts.get("matched", 0) is None:  # the forms branch does not match
+    if counts.get("matched", 0) is None:  # a destination taking converted views does not match
         del counts["matched"]
     if new is not None:
         counts["new"] = new
@@ -172,9 +180,23 @@ def rejection_counts(con: duckdb.DuckDBPyConnection, stage: str, first: date, la
     return {f"skipped/{destination}/{reason}": n for destination, reason, n in rows}
 
 
+class StepCalls:
+    """The calls one step makes on a session the run's steps share (the run's Upsales client):
+    those made since the step took it, for `record_calls` (steps of a run run one at a time)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.before = Counter(session.calls)
+
+    @property
+    def calls(self) -> Counter[str]:
+        return Counter(self.session.calls) - self.before
+
+
 def record_calls(con: duckdb.DuckDBPyConnection, run_id: str, step: str, api: str, *sessions: Any) -> dict[str, int]:
     """The step's calls to one API per endpoint, as metadata `calls/<api>/<METHOD path>`; also kept
-    in table run_calls, from which `doctor` projects the daily Upsales calls (issue #13)."""
+    in table run_calls, from which `doctor` projects the daily Upsales calls (issue #13). Each of
+    `sessions` has `.calls`: a session of the step's own, or a StepCalls of a shared one."""
     counts: Counter[str] = Counter()
     for session in sessions:
         counts.update(session.calls)

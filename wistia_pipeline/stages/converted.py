@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.stages.common import (
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
 )
@@ -21,10 +22,11 @@ from wistia_pipeline.stages.events import wistia_events
         "invalid emails as invalid_email (table view_rejections)."
     ),
 )
-def converted_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    load_settings()
+def converted_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                    pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         db.rewrite_days(con, "converted_views", first, last)
         metadata = table_metadata(con, "converted_views", first, last)
         metadata.update(rejection_counts(con, "converted_views", first, last))

@@ -15,6 +15,7 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
     record_calls,
@@ -168,11 +169,12 @@ def load_events(con: duckdb_module.DuckDBPyConnection, client: WistiaClient, fir
         "run re-reads the whole lookback window, because Wistia can take hours to show a view."
     ),
 )
-def wistia_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource) -> dg.MaterializeResult:
-    settings = load_settings()
+def wistia_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource,
+                  pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
     client = wistia.get_client()
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         fetched = load_events(con, client, first, last, context.log, settings.wistia_extra_days)
         metadata = table_metadata(
             con, "wistia_events", first, last,

@@ -6,6 +6,8 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
     record_calls,
@@ -16,8 +18,7 @@ from wistia_pipeline.stages.matched import matched_views
 
 def refresh_medias(con: duckdb_module.DuckDBPyConnection, client: WistiaClient) -> int:
     """Replace the media -> project table from Wistia (pages of 100 medias)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _wistia_media_pages "
-                "(hashed_id VARCHAR, name VARCHAR, project_id BIGINT, project_hashed_id VARCHAR, project_name VARCHAR)")
+    db.run_script(con, "wistia_medias_staging", [])
     for page in client.iter_medias():
         db.load_page(con, "wistia_medias_load", page)
     with db.transaction(con):
@@ -37,10 +38,11 @@ def refresh_medias(con: duckdb_module.DuckDBPyConnection, client: WistiaClient) 
         "below_min_percent, project_not_enabled or unknown_project."
     ),
 )
-def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource) -> dg.MaterializeResult:
-    settings = load_settings()
+def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wistia: WistiaResource,
+                   pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         metadata = {}
         # Projects come from Wistia's medias: needed by the project filter and by the forms
         # policy `project` (one form per project).
@@ -48,9 +50,11 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wi
             client = wistia.get_client()
             metadata["wistia_medias"] = refresh_medias(con, client)
             metadata.update(record_calls(con, context.run.run_id, "filtered_views", "wistia", client.session))
+        enabled = registry.enabled(settings)
         db.rewrite_days(con, "filtered_views", first, last, [
-            settings.min_percent_watched, list(settings.wistia_projects), list(settings.destinations)])
+            settings.min_percent_watched, list(settings.wistia_projects),
+            registry.taking(registry.MATCHED, enabled), registry.taking(registry.CONVERTED, enabled)])
         metadata.update(table_metadata(con, "filtered_views", first, last))
         metadata.update(rejection_counts(con, "filtered_views", first, last))
-        metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in settings.destinations}))
+        metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in enabled}))
     return dg.MaterializeResult(metadata=metadata)

@@ -9,21 +9,14 @@ import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
-from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES
+from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES, PipelineSettings
 from wistia_pipeline.stages.common import (
-    record_calls,
+    record_calls, StepCalls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
 )
 from wistia_pipeline.stages.converted import converted_views
-
-CONTACTS_STAGING = """
-CREATE OR REPLACE TEMP TABLE _upsales_contacts (
-    id BIGINT, email_lower VARCHAR, email_domain VARCHAR, name VARCHAR, active INTEGER,
-    mod_date TIMESTAMP, client_id BIGINT, client_name VARCHAR,
-    exact_ok BOOLEAN, domain_ok BOOLEAN)
-"""
-ASKED_STAGING = "CREATE OR REPLACE TEMP TABLE _asked (asked VARCHAR)"
 
 # Kept answers not used by any window for this long are dropped (a later view asks again).
 LOOKUP_KEEP_DAYS = 7
@@ -32,7 +25,7 @@ LOOKUP_KEEP_DAYS = 7
 def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient, first: date, last: date,
                    refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES,
                    now: datetime | None = None, min_percent: float = 0.0,
-                   projects: Sequence[str] = ()) -> dict[str, int]:
+                   projects: Sequence[str] = (), destinations: Sequence[str] = ("activities",)) -> dict[str, int]:
     """Stage the Upsales contacts the window's views can match, spending calls only where an
     outcome can still change (issue #13).
 
@@ -48,11 +41,10 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
     """
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     fresh_since = now - timedelta(minutes=refresh_minutes)
-    con.execute(CONTACTS_STAGING)
-    con.execute(ASKED_STAGING)
+    db.run_script(con, "upsales_contacts_staging", [])
     stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0, "emails_from_cache": 0}
 
-    filters = [min_percent, list(projects)]
+    filters = [min_percent, list(projects), list(destinations)]
     con.execute(db.sql("lookup_emails_to_ask"), [first, last, fresh_since, *filters])
 
     def email_stream():
@@ -114,18 +106,22 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
         "Unmatched views are recorded as personal_domain, ambiguous_domain or no_match."
     ),
 )
-def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource) -> dg.MaterializeResult:
-    settings = load_settings()
+def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, upsales: UpsalesResource,
+                  pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+    settings = load_settings(pipeline_settings)
     first, last = day_window(context)
-    with db.connect(duckdb) as con:
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
         stats = {}
-        if settings.sync_activities:
-            client = upsales.get_client()
+        matching = registry.taking(registry.MATCHED, registry.enabled(settings))
+        if matching:
+            client = upsales.get_client()  # the run's, shared with the ledger step
+            calls = StepCalls(client.session)
             stats = fetch_contacts(con, client, first, last, settings.contact_refresh_minutes,
-                                   min_percent=settings.min_percent_watched, projects=settings.wistia_projects)
-            stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", client.session))
-            db.rewrite_days(con, "matched_views", first, last)
-        else:  # forms only: nothing to match, and no lookups spent on it
+                                   min_percent=settings.min_percent_watched, projects=settings.wistia_projects,
+                                   destinations=matching)
+            stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", calls))
+            db.rewrite_days(con, "matched_views", first, last, [matching])
+        else:  # no destination takes matched views (forms only): nothing to match, no look-ups
             with db.transaction(con):
                 db.clear_days(con, "matched_views", first, last)
         metadata = table_metadata(con, "matched_views", first, last)

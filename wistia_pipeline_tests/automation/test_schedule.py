@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
+from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.automation import (
     RANGE_END_TAG, RANGE_START_TAG, SCHEDULE_NAME, SYNC_JOB_NAME, wistia_sync_every_20_minutes,
 )
@@ -27,8 +28,11 @@ def default_lookback(monkeypatch):
 
 
 def evaluate(instance, at: datetime):
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
-    return wistia_sync_every_20_minutes(context)
+    # As a context manager: the context then releases the resources it built (and the instance's
+    # state it set for them) when the tick is done, as a daemon's tick does.
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
+                                   resources={"pipeline_settings": PipelineSettings.from_environment()}) as context:
+        return wistia_sync_every_20_minutes(context)
 
 
 def partition_keys(request: dg.RunRequest) -> list[str]:

@@ -10,17 +10,13 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from wistia_pipeline.clients.http import (
-    USER_AGENT,
-    ApiError,
-    ApiSession,
-    AuthError,
-    SlidingWindowLimiter,
-    compute_retry_wait,
-    parse_rate_limit_reset,
-    parse_retry_after,
-)
+from wistia_pipeline.clients.errors import ApiError, AuthError
+from wistia_pipeline.clients.http import POOL_MAXSIZE, USER_AGENT, ApiSession
+from wistia_pipeline.clients.limiter import SlidingWindowLimiter, parse_rate_limit_reset
+from wistia_pipeline.clients.retry import compute_retry_wait, never_sent, parse_retry_after
 
 from .conftest import mount, recording_sleep
 
@@ -369,3 +365,32 @@ def test_embedded_error_check_retries_only_429_and_5xx():
         session.request("GET", "/x")
     assert len(transport.requests) == 1 and info.value.status == 400
     assert "No such attribute: id" in str(info.value)
+
+
+def test_a_write_is_retried_when_the_connection_was_refused():
+    """A refused connection (urllib3's NewConnectionError) never reached the server: a POST is
+    sent again; only a failure that may have taken effect stops a write at once."""
+    session = ApiSession("Upsales", "http://127.0.0.1:9/api", {"Cookie": f"token={TOKEN}"},
+                         (100, 1.0), timeout=(0.5, 0.5), max_attempts=2,
+                         backoff_base=0.01, backoff_max=0.02, credential="API key")
+    with pytest.raises(ApiError) as info:
+        session.request("POST", "/v2/events", json={"entityType": "MarketingCustom"})
+    assert str(info.value) == "Upsales POST /v2/events failed after 2 attempts: ConnectionError"
+    assert session.calls == {"POST /v2/events": 2}
+
+
+def test_never_sent_tells_a_refused_connection_from_a_lost_answer():
+    assert never_sent(requests.ConnectTimeout())
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    assert never_sent(requests.ConnectionError(MaxRetryError(None, "/", reason=refused)))
+    assert not never_sent(requests.ConnectionError(ProtocolError("Connection aborted.")))
+    assert not never_sent(requests.ReadTimeout())
+
+
+def test_one_pooled_adapter_and_no_retries_below_ours():
+    """Every attempt goes through the limiter and the count: urllib3 itself retries nothing."""
+    session = make_session()
+    for url in ("https://api.example.test/v1", "http://127.0.0.1:1/api"):
+        adapter = session.requests_session.get_adapter(url)
+        assert adapter.max_retries.total == 0
+        assert adapter.poolmanager.connection_pool_kw["maxsize"] == POOL_MAXSIZE

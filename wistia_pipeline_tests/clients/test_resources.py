@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from wistia_pipeline.clients import UpsalesClient, UpsalesResource, WistiaClient, WistiaResource
+from wistia_pipeline.settings import Settings
 
 from .conftest import UPSALES_TOKEN, WISTIA_TOKEN
 
@@ -12,7 +13,7 @@ from .conftest import UPSALES_TOKEN, WISTIA_TOKEN
 def test_defaults_and_repr_without_tokens():
     wistia = WistiaResource(api_token=WISTIA_TOKEN)
     upsales = UpsalesResource(api_token=UPSALES_TOKEN)
-    assert wistia.api_url == "https://api.wistia.com/v1" and wistia.public_token == ""
+    assert wistia.api_url == "https://api.wistia.com/v1" and Settings().wistia_public_token == ""
     assert upsales.api_url == "https://power.upsales.com/api" and upsales.customer_id == ""
     assert WISTIA_TOKEN not in repr(wistia) and WISTIA_TOKEN not in str(wistia)
     assert UPSALES_TOKEN not in repr(upsales) and UPSALES_TOKEN not in str(upsales)

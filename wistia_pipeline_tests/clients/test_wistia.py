@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from wistia_pipeline.clients import ApiError, AuthError, WistiaClient
-from wistia_pipeline.clients.wistia import is_higher_percent
+from wistia_pipeline.clients.wistia import PROJECTS_PATH, is_higher_percent
 
 from .conftest import FAST, WISTIA_TOKEN, make_events, mount
 
@@ -194,6 +194,7 @@ def test_medias_and_projects_page_until_a_short_page(sb):
                              "mediaCount": 0} for i in range(100)])
     client = client_for(sb)
     assert len(collect(client.iter_medias())) == 205
-    assert len(collect(client.iter_projects())) == 100
+    # the pipeline reads no project list (probe reads one page): the paging itself, on projects
+    assert len(collect(client._iter_pages(PROJECTS_PATH, what="the projects"))) == 100
     paths = [(r.path, r.query["page"][0]) for r in sb.wistia.requests]
     assert [p for _, p in paths] == ["1", "2", "3", "1", "2"]  # 100 projects: a full page, then empty

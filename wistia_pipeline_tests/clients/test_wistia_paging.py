@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from wistia_pipeline.clients import ApiError, WistiaClient, WistiaResource
-from wistia_pipeline.clients.http import ApiSession, Cancelled
-from wistia_pipeline.sandbox.server import Fault
+from wistia_pipeline.clients.errors import Cancelled
+from wistia_pipeline.clients.http import ApiSession
+from wistia_pipeline.sandbox.faults import Fault
 
 from .conftest import FAST, WISTIA_TOKEN, make_events, mount
 

@@ -125,3 +125,30 @@ def test_cli_sync_prints_the_funnel_and_fails_on_a_bad_setting(demo, pipeline_en
     assert wrong_key.returncode == 1
     assert "Upsales rejected the API key (401)" in wrong_key.stdout
     assert "not-the-key" not in wrong_key.stdout + wrong_key.stderr
+
+
+def test_a_run_can_override_a_setting_in_its_own_config(demo, sandbox, pipeline_env, today):
+    """Settings are Dagster config (the resource `pipeline_settings`): the launchpad's run config
+    overrides one for one run, the environment's value stays for the next."""
+    import dagster as dg
+
+    from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
+    from wistia_pipeline.definitions import build_defs
+
+    job = build_defs().resolve_job_def(SYNC_JOB_NAME)
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(today - timedelta(days=2), today),
+            run_config={"resources": {"pipeline_settings": {"config": {
+                "min_percent_watched": "100", "sync_forms": "false"}}}})
+    assert result.success
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        below = con.execute("SELECT count(*) FROM view_rejections WHERE reason = 'below_min_percent' "
+                            "AND destination = 'activities'").fetchone()[0]
+        passed = con.execute("SELECT count(*), min(percent_viewed) FROM filtered_views").fetchone()
+        destinations = con.execute("SELECT DISTINCT destination FROM view_outcomes").fetchall()
+    assert below > 0 and (passed[0] == 0 or passed[1] >= 1.0)
+    assert destinations == [("activities",)]  # SYNC_FORMS overridden to false for this run
+
+    run = run_sync(today - timedelta(days=2), today)  # the environment's settings again
+    assert run.success and run.funnels["activities"]["at_min_percent"] > passed[0]

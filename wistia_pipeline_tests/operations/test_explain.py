@@ -9,13 +9,14 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
+from wistia_pipeline.sinks import registry
 from wistia_pipeline import cli
 from wistia_pipeline.cli import run_sync
-from wistia_pipeline.clients.http import ApiError
+from wistia_pipeline.clients.errors import ApiError
 from wistia_pipeline.operations.explain import ExplainError, explain, format_explanation
 from wistia_pipeline.sandbox import Sandbox, load_demo
 from wistia_pipeline.settings import Settings
-from wistia_pipeline.sinks.activities import ActivitySink
+from wistia_pipeline.sinks.marketing_events import MarketingEventSink
 
 REFUSAL = "Upsales returned 400 for POST /v2/events: Invalid client"
 SETTINGS_VARIABLES = ("WISTIA_PROJECTS", "MIN_PERCENT_WATCHED", "SYNC_FORMS", "SYNC_ACTIVITIES", "FORM_POLICY",
@@ -40,7 +41,7 @@ def synced(tmp_path_factory):
         assert run_sync(first, today).success
 
         sb.wistia.release_hidden()
-        post = ActivitySink.post
+        post = MarketingEventSink.post
         calls = []
 
         def refuse_the_first(self, payload):
@@ -49,9 +50,9 @@ def synced(tmp_path_factory):
                 raise ApiError(REFUSAL, service="Upsales", status=400, method="POST", path="/v2/events")
             return post(self, payload)
 
-        mp.setattr(ActivitySink, "post", refuse_the_first)
+        mp.setattr(MarketingEventSink, "post", refuse_the_first)
         second = run_sync(first, today)
-        mp.setattr(ActivitySink, "post", post)
+        mp.setattr(MarketingEventSink, "post", post)
         assert not second.success and REFUSAL in second.error
 
         with duckdb.connect(env["WISTIA_PIPELINE_DB"], read_only=True) as con:
@@ -103,7 +104,7 @@ def test_a_view_posted_by_the_last_run_shows_its_upsales_id(synced):
     assert activities(result).startswith(f"posted as Upsales id {upsales_id} by run {synced.second.run_id[:8]}")
     outcomes = {o.destination: o for o in result.views[0].outcomes}
     assert outcomes["activities"].upsales_id == upsales_id
-    assert set(outcomes) == set(synced.settings.destinations)
+    assert set(outcomes) == set(registry.enabled(synced.settings))
 
 
 def test_an_email_in_any_case_with_spaces_finds_every_view_of_it(synced):

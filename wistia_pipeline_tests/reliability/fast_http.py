@@ -2,8 +2,9 @@
 
 The pipeline's resources build their clients with the production defaults: a 60 s read timeout
 and backoff of up to a minute. A timeout fault would make a test wait that long, so the tests
-swap `get_client` on both resources for one that passes test-sized values; everything else
-(retry rules, rate limits, headers) stays as shipped.
+swap how both resources make a client (WistiaResource.get_client, UpsalesResource.new_client:
+a run still shares its one Upsales client) for one that passes test-sized values; everything
+else (retry rules, rate limits, headers) stays as shipped.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ def _wistia_client(self: WistiaResource) -> WistiaClient:
     return WistiaClient(self.api_url.rstrip("/"), self.api_token, **CLIENT_OPTIONS)
 
 
-def _upsales_client(self: UpsalesResource) -> UpsalesClient:
+def _upsales_client(self: UpsalesResource, **options: Any) -> UpsalesClient:
     return UpsalesClient(self.api_url.rstrip("/"), self.api_token, customer_id=self.customer_id or None,
-                         **CLIENT_OPTIONS)
+                         **{**CLIENT_OPTIONS, **options})
 
 
 def install(monkeypatch: Any | None = None) -> None:
     """Make both resources build test-sized clients (through `monkeypatch` when given)."""
-    for cls, method in ((WistiaResource, _wistia_client), (UpsalesResource, _upsales_client)):
+    for cls, name, method in ((WistiaResource, "get_client", _wistia_client),
+                              (UpsalesResource, "new_client", _upsales_client)):
         if monkeypatch is not None:
-            monkeypatch.setattr(cls, "get_client", method)
+            monkeypatch.setattr(cls, name, method)
         else:
-            cls.get_client = method  # type: ignore[method-assign]  # a child process of a test
+            setattr(cls, name, method)  # a child process of a test

@@ -8,12 +8,12 @@ from datetime import date
 import pytest
 
 from wistia_pipeline import db
-from wistia_pipeline.clients.http import ApiError
+from wistia_pipeline.clients.errors import ApiError
 from wistia_pipeline.clients.upsales import UpsalesClient
 from wistia_pipeline.rules import external_id
 from wistia_pipeline.settings import Settings
-from wistia_pipeline.sinks.activities import ActivitySink
-from wistia_pipeline.stages.ledger import PostStats, is_refusal, post_new_views, post_one, reconcile_in_flight
+from wistia_pipeline.sinks.marketing_events import MarketingEventSink
+from wistia_pipeline.sinks.posting import is_refusal, post_new_views, reconcile_in_flight
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import StageDb
 from wistia_pipeline_tests.stages.test_ledger import FakeUpsales
@@ -33,9 +33,23 @@ def ready() -> StageDb:
     return stage_db
 
 
-def candidate(stage_db: StageDb, key: str) -> dict:
-    rows = stage_db.con.execute("SELECT * FROM filtered_views WHERE event_key = ?", [key])
-    return dict(zip([d[0] for d in rows.description], rows.fetchone()))
+def only_in_queue(stage_db: StageDb, key: str) -> None:
+    """Leave `key` alone in filtered_views: the window's post queue is that one view."""
+    stage_db.con.execute("DELETE FROM filtered_views WHERE event_key <> ?", [key])
+
+
+class LateSink(MarketingEventSink):
+    """A run that read its queue, and had Upsales check it, before `meanwhile` (another run) ran."""
+
+    def __init__(self, client, settings, meanwhile):
+        super().__init__(client, settings)
+        self.meanwhile = meanwhile
+
+    def find_existing(self, views):
+        existing = super().find_existing(views)  # Upsales does not hold the view yet ...
+        self.meanwhile()                          # ... then another run posts it, before this one claims it
+        self.meanwhile = lambda: None
+        return existing
 
 
 def statuses(stage_db: StageDb) -> dict[str, tuple[str, str | None, str]]:
@@ -44,29 +58,30 @@ def statuses(stage_db: StageDb) -> dict[str, tuple[str, str | None, str]]:
 
 def test_a_view_another_run_posted_meanwhile_is_not_posted_again(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
-    view = candidate(ready, "v0")  # this run read it as a candidate ...
-    post_one(ready.con, sink, view, sink.payload(view), None, "run-A", PostStats(), LOG)  # ... run A posts it
-    stats = PostStats()
-    post_one(ready.con, sink, view, sink.payload(view), None, "run-B", stats, LOG)  # run B arrives late
-    assert len(upsales.events) == 1 and stats.skipped == 1 and stats.posted == 0
+    only_in_queue(ready, "v0")
+    other = ready.con.cursor()  # run A: another connection to the same database
+
+    def run_a_posts_it():
+        post_new_views(other, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-A", LOG)
+
+    # Run B reads v0 as a candidate, run A posts it, run B arrives late.
+    stats = post_new_views(ready.con, LateSink(upsales, SETTINGS, run_a_posts_it), DAY, DAY, "run-B", LOG)
+    assert len(upsales.events) == 1 and stats["skipped"] == 1 and stats["posted"] == 0
     assert statuses(ready)["v0"] == ("posted", "100", "run-A")
 
 
 def test_an_unconfirmed_view_is_retaken_by_a_later_run_only(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
-    view = candidate(ready, "v1")
+    sink = MarketingEventSink(upsales, SETTINGS)
+    only_in_queue(ready, "v1")
     upsales.fail[external_id("v1")] = ApiError("Upsales POST /v2/events answered 500", service="Upsales", status=500)
-    post_one(ready.con, sink, view, sink.payload(view), None, "run-A", PostStats(), LOG)
+    post_new_views(ready.con, sink, DAY, DAY, "run-A", LOG)
     assert statuses(ready)["v1"][0] == "in_flight"
     upsales.fail.clear()
-    same_run = PostStats()
-    post_one(ready.con, sink, view, sink.payload(view), None, "run-A", same_run, LOG)  # not within run A
-    assert same_run.skipped == 1 and upsales.events == []
-    later = PostStats()
-    post_one(ready.con, sink, view, sink.payload(view), None, "run-B", later, LOG)  # run B, after reconciling
-    assert later.posted == 1 and statuses(ready)["v1"] == ("posted", "100", "run-B")
+    same_run = post_new_views(ready.con, sink, DAY, DAY, "run-A", LOG)  # not within run A
+    assert same_run["skipped"] == 1 and upsales.events == []
+    later = post_new_views(ready.con, sink, DAY, DAY, "run-B", LOG)  # run B, after reconciling
+    assert later["posted"] == 1 and statuses(ready)["v1"] == ("posted", "100", "run-B")
     (attempts,) = ready.con.execute("SELECT attempts FROM synced_ledger WHERE event_key = 'v1'").fetchone()
     assert attempts == 2
 
@@ -76,14 +91,14 @@ def test_a_view_listed_twice_in_one_run_is_posted_once(ready):
     ready.con.execute("INSERT INTO filtered_views SELECT * REPLACE (day + 1 AS day) FROM filtered_views "
                       "WHERE event_key = 'v2'")
     upsales = FakeUpsales()
-    stats = post_new_views(ready.con, ActivitySink(upsales, SETTINGS), DAY, date(2026, 3, 11), "run-A", LOG)
+    stats = post_new_views(ready.con, MarketingEventSink(upsales, SETTINGS), DAY, date(2026, 3, 11), "run-A", LOG)
     assert (stats["new"], stats["posted"], len(upsales.events)) == (3, 3, 3)
 
 
 def test_reconciling_looks_up_100_in_flight_activities_per_call(ready, sandbox):
     sandbox.upsales.add_accounts([{"id": 7, "name": "Acme AB"}])
     client = UpsalesClient(sandbox.upsales_url, sandbox.upsales.token)
-    sink = ActivitySink(client, SETTINGS)
+    sink = MarketingEventSink(client, SETTINGS)
     keys = [f"lost{n:03d}" for n in range(250)]
     for n, key in enumerate(keys):
         ready.con.execute(db.sql("ledger_mark_in_flight"), ["activities", key, DAY, external_id(key), 7, None, 10,

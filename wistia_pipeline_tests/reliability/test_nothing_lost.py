@@ -14,7 +14,7 @@ import pytest
 
 from wistia_pipeline.rules import external_id
 from wistia_pipeline.sandbox import Fault
-from wistia_pipeline.sinks.activities import ActivitySink
+from wistia_pipeline.sinks.marketing_events import MarketingEventSink
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.reliability.world import assert_complete, connect, ledger_rows, submitted_keys
 
@@ -106,7 +106,7 @@ def test_a_view_upsales_refuses_for_good_is_recorded_and_never_retried(sandbox, 
 def test_a_run_that_dies_mid_post_leaves_the_ledger_consistent(sandbox, world, run, monkeypatch):
     """A bug (not an API error) right after a post reached Upsales: the run fails, the view stays
     in flight, and the next run finds it instead of posting it again."""
-    original = ActivitySink.post
+    original = MarketingEventSink.post
     calls = []
 
     def post_then_crash(self, payload):
@@ -116,14 +116,14 @@ def test_a_run_that_dies_mid_post_leaves_the_ledger_consistent(sandbox, world, r
             raise RuntimeError("the process fell over between the post and the ledger update")
         return upsales_id
 
-    monkeypatch.setattr(ActivitySink, "post", post_then_crash)
+    monkeypatch.setattr(MarketingEventSink, "post", post_then_crash)
     first = run()
     assert not first.success and "fell over" in first.error
     statuses = [s for d, _, s, _ in ledger_rows(run.db_path) if d == "activities"]
     # The crashed post stays in flight; the views after it stay queued; every view has its row.
     assert statuses.count("in_flight") == 1 and set(statuses) == {"posted", "in_flight", "pending"}
     assert len(statuses) == len(world.activity_keys)
-    monkeypatch.setattr(ActivitySink, "post", original)
+    monkeypatch.setattr(MarketingEventSink, "post", original)
     run.until_complete("after the crash")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from wistia_pipeline import cli
 from wistia_pipeline.sandbox import Fault
-from wistia_pipeline.stages.ledger import POST_THREADS, SYSTEMATIC_REFUSALS
+from wistia_pipeline.sinks.posting import POST_THREADS, SYSTEMATIC_REFUSALS
 from wistia_pipeline_tests.reliability.world import assert_complete, connect, ledger_rows, submitted_keys
 
 pytestmark = pytest.mark.e2e  # whole Dagster runs against the sandbox

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from wistia_pipeline.sandbox import Sandbox
-from wistia_pipeline.sandbox.server import RateLimiter, ceil_seconds
+from wistia_pipeline.sandbox.ratelimit import RateLimiter, ceil_seconds
 
 from .helpers import upsales_get, wistia_get
 

@@ -1,4 +1,4 @@
-"""The Upsales emulator behaves as api/upsales.md describes and serves the recorded shapes."""
+"""The Upsales emulator behaves as docs/api/upsales.md describes and serves the recorded shapes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from wistia_pipeline.sandbox import Sandbox
 
 from .helpers import UPSALES_TOKEN, upsales_get, upsales_request
 
-# A copy of ../shared/api/examples/upsales-contacts-list.json (a recorded real response).
+# A copy of docs/api/examples/upsales-contacts-list.json (a recorded real response).
 EXAMPLES = Path(__file__).parent / "recorded"
 
 

@@ -1,4 +1,4 @@
-"""The Wistia emulator behaves as api/wistia.md describes."""
+"""The Wistia emulator behaves as docs/api/wistia.md describes."""
 
 from __future__ import annotations
 

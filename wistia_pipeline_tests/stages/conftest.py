@@ -9,8 +9,8 @@ import duckdb
 import pytest
 
 from wistia_pipeline import db
+from wistia_pipeline.sinks import registry
 from wistia_pipeline.stages.events import stage_pages
-from wistia_pipeline.stages.matched import CONTACTS_STAGING
 
 DAY = date(2026, 3, 10)
 
@@ -19,7 +19,7 @@ class StageDb:
     def __init__(self) -> None:
         self.con = db.prepare(duckdb.connect(":memory:"))
         self.con.execute("CREATE TEMP TABLE _wistia_event_pages (day DATE, page_no INTEGER, position INTEGER, raw JSON)")
-        self.con.execute(CONTACTS_STAGING)
+        db.run_script(self.con, "upsales_contacts_staging", [])
 
     def events(self, *pages: list[dict], day: date = DAY) -> None:
         self.con.execute("DELETE FROM _wistia_event_pages")  # each run stages its own pages
@@ -38,7 +38,11 @@ class StageDb:
     def run(self, *scripts: str, day: date = DAY, min_percent: float = 0.0, projects: tuple = (),
             destinations: tuple = ("activities",)) -> None:
         for script in scripts:
-            extra = [min_percent, list(projects), list(destinations)] if script == "filtered_views" else []
+            extra = {
+                "filtered_views": [min_percent, list(projects), registry.taking(registry.MATCHED, destinations),
+                                   registry.taking(registry.CONVERTED, destinations)],
+                "matched_views": [registry.taking(registry.MATCHED, destinations) or ["activities"]],
+            }.get(script, [])
             db.rewrite_days(self.con, script, day, day, extra)
 
     def rows(self, query: str, *params) -> list[tuple]:

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 import pytest
 
 from wistia_pipeline.clients import WistiaClient
-from wistia_pipeline.clients.http import ApiError, AuthError
-from wistia_pipeline.sandbox.server import Fault
+from wistia_pipeline.clients.errors import ApiError, AuthError
+from wistia_pipeline.sandbox.faults import Fault
 from wistia_pipeline.stages.events import fetch_pages
 
 DAYS = [date(2026, 3, 10) + timedelta(days=n) for n in range(3)]

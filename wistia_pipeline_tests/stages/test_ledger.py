@@ -8,8 +8,8 @@ import pytest
 from wistia_pipeline import db
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.settings import Settings
-from wistia_pipeline.sinks.activities import ActivitySink, activity_payload
-from wistia_pipeline.stages.ledger import post_new_views, reconcile_in_flight
+from wistia_pipeline.sinks.marketing_events import MarketingEventSink, activity_payload
+from wistia_pipeline.sinks.posting import post_new_views, reconcile_in_flight
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import DAY
 
@@ -32,9 +32,6 @@ class FakeUpsales:
         if payload["externalId"] in self.store_then_fail:
             raise ApiError("connection dropped", service="Upsales", status=None)
         return self.events[-1]
-
-    def find_events_by_external_id(self, external_id):
-        return [e for e in self.events if e["externalId"] == external_id]
 
     def find_events_by_external_ids(self, external_ids):
         self.lookups = getattr(self, "lookups", 0) + 1
@@ -77,7 +74,7 @@ def test_payload_for_a_contact_and_an_anonymous_view(ready):
 
 def test_posts_each_view_once_and_records_the_upsales_id(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
+    sink = MarketingEventSink(upsales, SETTINGS)
     stats = post_new_views(ready.con, sink, DAY, DAY, "run-1", LOG)
     assert (stats["new"], stats["posted"]) == (3, 3)
     assert ledger(ready) == {"anna": ("posted", "100"), "someone": ("posted", "101"), "erik": ("posted", "102")}
@@ -89,8 +86,8 @@ def test_posts_each_view_once_and_records_the_upsales_id(ready):
 
 def test_lost_response_is_found_by_external_id_and_not_posted_again(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
-    lost = ActivitySink.payload(sink, dict(zip(
+    sink = MarketingEventSink(upsales, SETTINGS)
+    lost = MarketingEventSink.payload(sink, dict(zip(
         [d[0] for d in ready.con.execute("SELECT * FROM filtered_views WHERE event_key='anna'").description],
         ready.con.execute("SELECT * FROM filtered_views WHERE event_key='anna'").fetchone())))["externalId"]
     upsales.store_then_fail.add(lost)
@@ -105,7 +102,7 @@ def test_lost_response_is_found_by_external_id_and_not_posted_again(ready):
 
 def test_transient_failure_is_retried_by_the_next_run_and_permanent_one_is_not(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
+    sink = MarketingEventSink(upsales, SETTINGS)
     ids = {k: v for k, v in ready.rows("SELECT event_key, event_key FROM filtered_views")}
     from wistia_pipeline.rules import external_id
     upsales.fail[external_id(ids["erik"])] = ApiError("Upsales 500", service="Upsales", status=500)
@@ -125,7 +122,7 @@ def test_transient_failure_is_retried_by_the_next_run_and_permanent_one_is_not(r
 
 def test_auth_error_stops_posting_at_once(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
+    sink = MarketingEventSink(upsales, SETTINGS)
     upsales.create_event = lambda payload: (_ for _ in ()).throw(
         AuthError("Upsales rejected the API key (401)", service="Upsales", status=401))
     with pytest.raises(AuthError):
@@ -139,7 +136,7 @@ def test_outcomes_give_every_view_one_reason(ready):
         event(DAY, key="anna", conversion_email="anna@acme.se", percent=0.575, media_name="Tour", seconds=100),
     ])
     ready.run("converted_views", "matched_views", "filtered_views")
-    post_new_views(ready.con, ActivitySink(FakeUpsales(), SETTINGS), DAY, DAY, "run-1", LOG)
+    post_new_views(ready.con, MarketingEventSink(FakeUpsales(), SETTINGS), DAY, DAY, "run-1", LOG)
     db.run_script(ready.con, "view_outcomes", [DAY, DAY, ["activities"], "run-1"])
     outcomes = dict(ready.rows("SELECT event_key, coalesce(reason, outcome) FROM view_outcomes"))
     assert outcomes == {"anon": "not_converted", "bad": "invalid_email", "gmail": "personal_domain", "anna": "synced"}
@@ -147,7 +144,7 @@ def test_outcomes_give_every_view_one_reason(ready):
 
 def test_a_lost_ledger_finds_the_posted_views_in_upsales_instead_of_posting_again(ready):
     upsales = FakeUpsales()
-    sink = ActivitySink(upsales, SETTINGS)
+    sink = MarketingEventSink(upsales, SETTINGS)
     post_new_views(ready.con, sink, DAY, DAY, "run-1", LOG)
     ready.con.execute("DELETE FROM synced_ledger")  # the DuckDB file was lost
     again = post_new_views(ready.con, sink, DAY, DAY, "run-2", LOG)
@@ -175,14 +172,14 @@ def test_refusals_with_nothing_accepted_reject_nothing_and_stay_queued(stage_db)
     keys = many_views(stage_db, 3)
     upsales = FakeUpsales()
     upsales.fail = {external_id(k): refusal(k) for k in keys}
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert (stats["posted"], stats["rejected"], stats["refused_retryable"], stats["failed"]) == (0, 0, 3, 3)
     assert stats["systematic"] is None  # three in a row: not yet the run's refusal
     assert {s for s, _ in ledger(stage_db).values()} == {"pending"}
     (history,) = stage_db.rows("SELECT count(*) FROM ledger_attempts WHERE outcome = 'refused'")
     assert history == (3,)
     upsales.fail.clear()  # Upsales accepts again: the next run posts all three
-    again = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-2", LOG)
+    again = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-2", LOG)
     assert again["posted"] == 3 and {s for s, _ in ledger(stage_db).values()} == {"posted"}
 
 
@@ -191,7 +188,7 @@ def test_five_refusals_in_a_row_stop_the_destination_and_leave_the_streak_queued
     keys = many_views(stage_db, 12)
     upsales = FakeUpsales()
     upsales.fail = {external_id(k): refusal(k) for k in keys[1:2] + keys[3:]}  # v00 ok, v01 no, v02 ok, rest no
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert "refused 5 posts in a row" in stats["systematic"] and "Missing required field: regDate" in stats["systematic"]
     # v01 was refused while Upsales accepted others: the view's own fault. The streak after the last
     # accepted post (v03..v07) is the run's: queued again; v08..v11 were never attempted.
@@ -207,7 +204,7 @@ def test_a_trailing_refusal_in_a_run_that_posted_is_the_view_s_own(stage_db):
     keys = many_views(stage_db, 3)
     upsales = FakeUpsales()
     upsales.fail = {external_id(keys[2]): refusal(keys[2])}
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert (stats["posted"], stats["rejected"], stats["refused_retryable"]) == (2, 1, 0)
     assert ledger(stage_db)["v02"] == ("rejected", None)
 
@@ -219,7 +216,7 @@ def test_a_gateway_conflict_or_server_error_never_rejects(stage_db, status):
     upsales = FakeUpsales()
     upsales.fail = {external_id(k): ApiError(f"Upsales returned {status}", service="Upsales", status=status)
                     for k in keys}
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert stats["rejected"] == 0 and {s for s, _ in ledger(stage_db).values()} == {"in_flight"}
 
 
@@ -228,19 +225,19 @@ def test_a_queued_view_is_posted_after_its_day_left_the_window(stage_db):
     keys = many_views(stage_db, 2)
     upsales = FakeUpsales()
     upsales.fail = {k: ApiError("down", service="Upsales", status=503) for k in []}
-    from wistia_pipeline.stages.ledger import enqueue
+    from wistia_pipeline.sinks.posting import enqueue
     assert enqueue(stage_db.con, "activities", DAY, DAY) == 2  # the run stopped right after queueing
     later = DAY.replace(day=DAY.day + 1)
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), later, later, "run-2", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), later, later, "run-2", LOG)
     assert (stats["posted"], stats["carried_over"]) == (2, 2)
     assert {s for s, _ in ledger(stage_db).values()} == {"posted"} and len(upsales.events) == len(keys)
 
 
 def test_a_queued_view_that_no_longer_qualifies_is_withdrawn_not_posted(stage_db):
     many_views(stage_db, 2)
-    from wistia_pipeline.stages.ledger import enqueue
+    from wistia_pipeline.sinks.posting import enqueue
     enqueue(stage_db.con, "activities", DAY, DAY)
     stage_db.run("filtered_views", min_percent=90)  # the minimum % was raised: neither qualifies now
     upsales = FakeUpsales()
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-2", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-2", LOG)
     assert stats["new"] == 0 and ledger(stage_db) == {} and upsales.events == []

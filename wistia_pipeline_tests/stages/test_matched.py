@@ -1,5 +1,7 @@
 """matched_views: exact contact, then same-domain account, personal domains, ties, no match."""
 
+from datetime import datetime
+
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import DAY
 
@@ -88,4 +90,6 @@ def test_domain_lookup_list_skips_exact_matches_and_personal_domains(stage_db):
     stage_db.contacts([contact(1, "known@acme.se", 7)])
     stage_db.run("converted_views")
     from wistia_pipeline import db
-    assert stage_db.rows(db.sql("match_domains_to_look_up"), DAY, DAY) == [("nordkraft.se",)]
+    # Never asked: each company domain of a view with no exact contact is due, whatever its age.
+    stage_db.con.execute(db.sql("lookup_domains_to_ask"), [DAY, DAY, datetime(2000, 1, 1), 0.0, [], ["activities"]])
+    assert stage_db.con.execute("SELECT asked FROM _domains_to_ask").fetchall() == [("nordkraft.se",)]

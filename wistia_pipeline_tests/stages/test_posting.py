@@ -8,8 +8,8 @@ import pytest
 
 from wistia_pipeline.clients.http import ApiError
 from wistia_pipeline.settings import Settings
-from wistia_pipeline.sinks.activities import ActivitySink
-from wistia_pipeline.stages.ledger import MAX_CONSECUTIVE_TRANSIENT_FAILURES, POST_BATCH, POST_THREADS, post_new_views
+from wistia_pipeline.sinks.marketing_events import MarketingEventSink
+from wistia_pipeline.sinks.posting import MAX_CONSECUTIVE_TRANSIENT_FAILURES, POST_BATCH, POST_THREADS, post_new_views
 from wistia_pipeline_tests.factories import contact, event
 from wistia_pipeline_tests.stages.conftest import DAY
 
@@ -65,7 +65,7 @@ def statuses(stage_db) -> dict[str, int]:
 
 def test_several_posts_are_in_flight_at_once_but_never_more_than_post_threads(many):
     upsales = SlowUpsales(latency=0.05)  # long next to a ledger write: the slots refill while posts wait
-    stats = post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(many.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert (stats["new"], stats["posted"], len(upsales.events)) == (VIEWS, VIEWS, VIEWS)
     assert upsales.peak == POST_THREADS
     assert statuses(many) == {"posted": VIEWS}
@@ -83,13 +83,13 @@ def test_each_view_is_claimed_in_a_committed_ledger_row_before_its_post_leaves(m
             reader.close()
 
     upsales = SlowUpsales(on_post=look)
-    post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    post_new_views(many.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert seen == ["in_flight"] * VIEWS
 
 
 def test_a_down_upsales_gets_a_few_posts_one_at_a_time_then_none(many):
     upsales = SlowUpsales(fail_with=ApiError("Upsales POST /v2/events answered 503", service="Upsales", status=503))
-    stats = post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(many.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert upsales.attempts == MAX_CONSECUTIVE_TRANSIENT_FAILURES and upsales.peak == 1
     assert (stats["posted"], stats["failed"]) == (0, VIEWS)
     # The views tried are in flight (looked up next run); the others stay queued for the next run.
@@ -106,7 +106,7 @@ def test_a_bug_in_one_post_stops_the_run_after_recording_the_posts_in_flight(man
 
     upsales = SlowUpsales(latency=0.01, on_post=crash_on_the_tenth)
     with pytest.raises(RuntimeError, match="bug"):
-        post_new_views(many.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+        post_new_views(many.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     # Every post that returned is recorded; only the crashed one is left in flight (looked up next
     # run); the views never reached stay queued.
     assert statuses(many) == {"posted": len(upsales.events), "in_flight": 1,
@@ -120,7 +120,7 @@ def test_candidates_are_read_in_batches_past_the_first(stage_db):
     stage_db.contacts([contact(n + 1, f"q{n}@acme.se", 7) for n in range(views)])
     stage_db.run("converted_views", "matched_views", "filtered_views")
     upsales = SlowUpsales()
-    stats = post_new_views(stage_db.con, ActivitySink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
+    stats = post_new_views(stage_db.con, MarketingEventSink(upsales, SETTINGS), DAY, DAY, "run-1", LOG)
     assert (stats["new"], stats["posted"]) == (views, views)
     assert len({e["externalId"] for e in upsales.events}) == views
     assert stage_db.rows("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'post_queue'") == [(0,)]

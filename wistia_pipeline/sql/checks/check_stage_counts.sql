@@ -1,5 +1,6 @@
 -- Rows per day of every stage table in days $1..$2 (filtered_views per destination), for the
--- check that no stage holds more views than the stage it reads from.
+-- check that no stage holds more views than the stage it reads from (checks.stage_counts makes one
+-- row per day of them).
 WITH stage_rows AS (
     SELECT day, 'events' AS stage FROM wistia_events
     WHERE day BETWEEN $1 AND $2 AND event_key IS NOT NULL
@@ -10,13 +11,7 @@ WITH stage_rows AS (
     UNION ALL
     SELECT day, 'filtered_' || destination FROM filtered_views WHERE day BETWEEN $1 AND $2
 )
-SELECT
-    day,
-    count(*) FILTER (WHERE stage = 'events')              AS events,
-    count(*) FILTER (WHERE stage = 'converted')           AS converted,
-    count(*) FILTER (WHERE stage = 'matched')             AS matched,
-    count(*) FILTER (WHERE stage = 'filtered_activities') AS filtered_activities,
-    count(*) FILTER (WHERE stage = 'filtered_forms')      AS filtered_forms
+SELECT day, stage, count(*) AS views
 FROM stage_rows
-GROUP BY day
-ORDER BY day;
+GROUP BY day, stage
+ORDER BY day, stage;

@@ -1,4 +1,5 @@
-"""The activity-log destination: one Upsales marketing event (`POST /v2/events`) per view."""
+"""The activity-log destination ("activities"): one Upsales marketing event (`POST /v2/events`,
+entityType MarketingCustom) per view, in the matched contact's or account's activity log."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from wistia_pipeline import rules
 from wistia_pipeline.clients.readback import event_external_id
 from wistia_pipeline.clients.upsales import EVENTS_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
+from wistia_pipeline.sinks.contract import MATCHED, Destination
 
-DESTINATION = "activities"
+NAME = "activities"
 ENTITY_TYPE = "MarketingCustom"
 SUB_TYPE = "Video view"
 
@@ -37,10 +39,10 @@ def activity_payload(view: Mapping[str, Any], settings: Settings) -> dict[str, A
     return payload
 
 
-class ActivitySink:
+class MarketingEventSink:
     """Posts activity entries and finds them again by externalId after a crash."""
 
-    destination = DESTINATION
+    destination = NAME
 
     def __init__(self, client: UpsalesClient, settings: Settings):
         self.client = client
@@ -88,3 +90,13 @@ class ActivitySink:
         found = self.client.find_events_by_external_ids(list(by_external_id))
         return {by_external_id[external_id]: str(e["id"]) for e in found
                 if (external_id := event_external_id(e)) in by_external_id}
+
+
+DESTINATION = Destination(
+    name=NAME,
+    description="activity-log entries (Upsales marketing events) of matched views",
+    takes=MATCHED,
+    enabled=lambda settings: settings.sync_activities,
+    make_sink=lambda ctx: MarketingEventSink(ctx.client, ctx.settings),
+    setting="SYNC_ACTIVITIES",
+)

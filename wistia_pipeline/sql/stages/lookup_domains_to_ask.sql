@@ -1,17 +1,21 @@
 -- The company domains of days $1..$2 to look up this run, once the email answers are staged in
 -- _upsales_contacts: the domains of views with no exact contact (personal domains never), asked
 -- never before, or with such a view an answer could still bring to a post (not posted or
--- rejected, passing the filters $4, $5: see lookup_emails_to_ask.sql) and an answer older than
+-- rejected in every destination of $6, passing the filters $4, $5: see lookup_emails_to_ask.sql) and an answer older than
 -- $3. The personal-domain rule (Python) runs once per distinct domain, not once per view.
 CREATE OR REPLACE TEMP TABLE _domains_to_ask AS
-WITH unmatched AS MATERIALIZED (
+WITH settled AS (  -- posted or rejected in every destination taking matched views ($6)
+    SELECT event_key FROM synced_ledger
+    WHERE list_contains($6::VARCHAR[], destination) AND status IN ('posted', 'rejected')
+    GROUP BY event_key HAVING count(*) = len($6::VARCHAR[])
+), unmatched AS MATERIALIZED (
     SELECT v.email_domain,
-           bool_or(NOT coalesce(l.status IN ('posted', 'rejected'), false)
+           bool_or(s.event_key IS NULL
                    AND coalesce(filter_reason(v.percent_viewed, $4, $5::VARCHAR[], m.hashed_id, m.project_id,
                                               m.project_hashed_id, m.project_name) = 'unknown_project', true))
                AS may_post
     FROM converted_views AS v
-    LEFT JOIN synced_ledger AS l ON l.destination = 'activities' AND l.event_key = v.event_key
+    LEFT JOIN settled AS s ON s.event_key = v.event_key
     LEFT JOIN wistia_medias AS m ON m.hashed_id = v.media_id
     WHERE v.day BETWEEN $1 AND $2
       AND v.email_domain <> ''

@@ -1,4 +1,5 @@
--- Match converted views ($1 = first day, $2 = last day) to Upsales (activity-log branch).
+-- Match converted views ($1 = first day, $2 = last day) to Upsales, for the destinations that take
+-- matched views ($3: the activity log; their reasons are recorded for each).
 -- 1. contact: an active contact with the same email; several -> latest modDate, then highest id.
 -- 2. account: active contacts on the same (non-personal) domain; one account, or the account with
 --    the most such contacts; a tie is ambiguous_domain.
@@ -65,9 +66,10 @@ FROM _match_results
 WHERE reason IS NULL;
 
 INSERT INTO view_rejections
-SELECT day, event_key, 'activities', 'matched_views', reason, email_domain
-FROM _match_results
-WHERE reason IS NOT NULL;
+SELECT r.day, r.event_key, d.destination, 'matched_views', r.reason, r.email_domain
+FROM _match_results AS r
+CROSS JOIN (SELECT unnest($3::VARCHAR[]) AS destination) AS d
+WHERE r.reason IS NOT NULL;
 
 -- Free the working tables now rather than when the connection closes.
 DROP TABLE _exact_matches;

@@ -30,7 +30,7 @@ SELECT
          ELSE 'not_posted' END                                          AS reason,
     coalesce(fr.stage, 'synced_ledger')                                 AS stage,
     l.upsales_id,
-    coalesce(nullif(trim(e.conversion_email), ''), e.email)            AS email,
+    viewer_email(e.conversion_email, e.email)                           AS email,
     e.media_name,
     e.percent_viewed,
     $4                                                                  AS run_id,

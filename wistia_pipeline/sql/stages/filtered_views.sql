@@ -1,23 +1,26 @@
 -- Filter views ($1..$2 = days, $3 = minimum percent 0..100, $4 = project filter entries, empty =
--- all projects, $5 = enabled destinations). In order: percent_viewed * 100 >= minimum (inclusive,
+-- all projects, $5 = the enabled destinations that take matched views, $6 = those that take
+-- converted views: sinks/registry.py). In order: percent_viewed * 100 >= minimum (inclusive,
 -- tolerance 1e-9) else below_min_percent; then the media's project must be in the filter
 -- (hashed id, numeric id or exact name) else project_not_enabled, or unknown_project when the
--- media's project cannot be found. The activity branch filters matched views; the forms branch
--- filters converted views (Upsales links form submissions itself). The rule itself is the macro
--- filter_reason (schema.sql).
+-- media's project cannot be found. A destination taking matched views (the activity log)
+-- filters matched views; one taking converted views (forms) filters converted views (Upsales
+-- links form submissions itself). The rule itself is the macro filter_reason (schema.sql).
 CREATE OR REPLACE TEMP TABLE _filter_input AS
-SELECT 'activities' AS destination, v.day, v.event_key, v.received_at, v.email,
+SELECT d.destination, v.day, v.event_key, v.received_at, v.email,
        c.first_name, c.last_name, v.percent_viewed, v.media_id, v.media_name, v.heatmap_url,
        v.match_type, v.contact_id, v.contact_name, v.client_id
 FROM matched_views AS v
+CROSS JOIN (SELECT unnest($5::VARCHAR[]) AS destination) AS d
 LEFT JOIN converted_views AS c ON c.day = v.day AND c.event_key = v.event_key
-WHERE v.day BETWEEN $1 AND $2 AND list_contains($5::VARCHAR[], 'activities')
+WHERE v.day BETWEEN $1 AND $2
 UNION ALL
-SELECT 'forms', c.day, c.event_key, c.received_at, c.email,
+SELECT d.destination, c.day, c.event_key, c.received_at, c.email,
        c.first_name, c.last_name, c.percent_viewed, c.media_id, c.media_name, c.heatmap_url,
        NULL, NULL, NULL, NULL
 FROM converted_views AS c
-WHERE c.day BETWEEN $1 AND $2 AND list_contains($5::VARCHAR[], 'forms');
+CROSS JOIN (SELECT unnest($6::VARCHAR[]) AS destination) AS d
+WHERE c.day BETWEEN $1 AND $2;
 
 CREATE OR REPLACE TEMP TABLE _filter_results AS
 SELECT

@@ -3,7 +3,7 @@
 -- detail the stopping stage recorded (the email, the domain, the percent, the project).
 WITH views AS (
     SELECT day, event_key, received_at, media_id, media_name, percent_viewed,
-           coalesce(nullif(strip_ws(conversion_email), ''), strip_ws(email)) AS email
+           viewer_email(conversion_email, email) AS email
     FROM wistia_events
     WHERE event_key = $1
        OR lower(strip_ws(conversion_email)) = $2
