@@ -34,7 +34,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 BENCH_ARGS ?=
-bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; about 18 minutes before the steady-state phase, which adds an estimated 30 (not yet run at this scale); mostly rate limits), writes BENCHMARKS.md and its figures
+bench: $(VENV)/.bench-installed  ## production scale (3 days x 100,000 views; about an hour on 2 cores: 18 minutes, then 40 for the steady-state phase; mostly rate limits), writes BENCHMARKS.md and its figures
 	$(PY) -m benchmarks --json benchmarks/results/after.json $(BENCH_ARGS)
 
 BENCH_SMOKE_OUTPUT ?= .run/bench-smoke.md
