@@ -100,7 +100,8 @@ def domains_to_look_up(con, first: date, last: date) -> list[tuple]:
     try:
         return con.execute(db.sql("match_domains_to_look_up"), [first, last]).fetchall()
     except FileNotFoundError:
-        con.execute(db.sql("lookup_domains_to_ask"), [first, last, datetime(2000, 1, 1), 0.0, [], ["activities"]])
+        con.execute(db.sql("lookup_views"), [first, last, 0.0, [], ["activities"]])
+        con.execute(db.sql("lookup_domains_to_ask"), [datetime(2000, 1, 1)])
         return con.execute("SELECT asked FROM _domains_to_ask").fetchall()
 
 

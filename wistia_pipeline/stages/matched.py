@@ -45,7 +45,8 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
     stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0, "emails_from_cache": 0}
 
     filters = [min_percent, list(projects), list(destinations)]
-    con.execute(db.sql("lookup_emails_to_ask"), [first, last, fresh_since, *filters])
+    con.execute(db.sql("lookup_views"), [first, last, *filters])
+    con.execute(db.sql("lookup_emails_to_ask"), [fresh_since])
 
     def email_stream():
         """The emails to ask, a thousand at a time (keyset reads of the temp table, which only
@@ -67,7 +68,7 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
         con.execute("DELETE FROM _asked")
     db.run_script(con, "lookup_stage_cached", [first, last, fresh_since])
 
-    con.execute(db.sql("lookup_domains_to_ask"), [first, last, fresh_since, *filters])
+    con.execute(db.sql("lookup_domains_to_ask"), [fresh_since])
     domains = [row[0] for row in con.execute("SELECT asked FROM _domains_to_ask ORDER BY 1").fetchall()]
     for domain in domains:
         con.execute("DELETE FROM _upsales_contacts")
@@ -90,6 +91,7 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
         "SELECT count(DISTINCT email_lower) FROM converted_views WHERE day BETWEEN ? AND ? AND email_lower <> ''",
         [first, last]).fetchone()
     stats["emails_from_cache"] -= stats["emails_looked_up"]
+    con.execute("DROP TABLE IF EXISTS _lookup_views")
     con.execute("DROP TABLE IF EXISTS _emails_to_ask")
     con.execute("DROP TABLE IF EXISTS _domains_to_ask")
     return stats
