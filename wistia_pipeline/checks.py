@@ -147,10 +147,15 @@ def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     return _check
 
 
+def count_rule(table: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """The stage's links (count_links, the registry as it is now) and them in words."""
+    links = count_links()[table]
+    return links, "; ".join(f"{stage} <= {upstream}" for stage, upstream in links)
+
+
 def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     table = asset.key.to_user_string()
-    links = count_links()[table]
-    rule = "; ".join(f"{stage} <= {upstream}" for stage, upstream in links)
+    _, rule = count_rule(table)
 
     @dg.asset_check(
         asset=asset, name="no_more_views_than_upstream", blocking=True, pool=DUCKDB_POOL,
@@ -161,9 +166,8 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
         first, last = checked_days(context)
         with connect(duckdb, pipeline_settings) as con:
             counts = stage_counts(con, first, last)
-        links_now = count_links()[table]  # the registry as the run sees it
-        rule_now = "; ".join(f"{stage} <= {upstream}" for stage, upstream in links_now)
-        grown = count_growth(counts, links_now)
+        links, rule_now = count_rule(table)  # the registry as the run sees it
+        grown = count_growth(counts, links)
         description = (f"{len(grown)} days where a stage holds more views than its upstream ({rule_now})"
                        if grown else f"counts never grow down the chain ({rule_now})")
         per_day = {row["day"].isoformat(): {k: v for k, v in row.items() if k != "day"} for row in counts}
