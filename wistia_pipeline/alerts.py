@@ -25,7 +25,7 @@ import dagster as dg
 import requests
 
 from wistia_pipeline import redaction
-from wistia_pipeline.errors import root_cause
+from wistia_pipeline.errors import failure_line, root_cause
 from wistia_pipeline.settings import PipelineSettings, environment, variable
 
 SENSOR_NAME = "alert_on_run_failure"
@@ -69,7 +69,7 @@ def error_summary(context: dg.RunFailureSensorContext) -> str:
     failures = context.get_step_failure_events()
     if failures:
         first = failures[0]
-        summary = f"{first.step_key}: {root_cause(first.step_failure_data.error)}"
+        summary = failure_line(first)
         if len(failures) > 1:
             summary += f" (+{len(failures) - 1} more failed steps)"
     else:

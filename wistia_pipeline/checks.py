@@ -33,7 +33,7 @@ from wistia_pipeline.stages.common import DUCKDB_POOL, partition_days
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
-from wistia_pipeline.stages.ledger import synced_ledger
+from wistia_pipeline.stages.ledger import SYNCED_LEDGER
 from wistia_pipeline.stages.matched import matched_views
 
 ALL_DAYS = (date(1, 1, 1), date(9999, 12, 31))
@@ -181,7 +181,7 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
 
 
 @dg.asset_check(
-    asset=synced_ledger, name="posted_rows_have_upsales_id", blocking=True, pool=DUCKDB_POOL,
+    asset=SYNCED_LEDGER, name="posted_rows_have_upsales_id", blocking=True, pool=DUCKDB_POOL,
     description="Every ledger row marked posted carries the Upsales id it was posted as (whole ledger).",
 )
 def posted_rows_have_upsales_id(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
@@ -193,7 +193,7 @@ def posted_rows_have_upsales_id(duckdb: DuckDBResource, pipeline_settings: Pipel
 
 
 @dg.asset_check(
-    asset=synced_ledger, name="one_row_per_destination_and_view", blocking=True, pool=DUCKDB_POOL,
+    asset=SYNCED_LEDGER, name="one_row_per_destination_and_view", blocking=True, pool=DUCKDB_POOL,
     description="No (destination, event_key) is in the ledger twice (whole ledger).",
 )
 def one_row_per_destination_and_view(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
@@ -211,7 +211,7 @@ def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dic
 
 
 @dg.asset_check(
-    asset=synced_ledger, name="no_views_rejected", blocking=False, pool=DUCKDB_POOL,
+    asset=SYNCED_LEDGER, name="no_views_rejected", blocking=False, pool=DUCKDB_POOL,
     description=("Warns while any view is rejected by Upsales (whole ledger): such a view is never posted "
                  "again by itself. Fix the cause, then `wistia-pipeline retry --destination D` re-offers it."),
 )

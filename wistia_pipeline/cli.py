@@ -14,7 +14,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from wistia_pipeline.errors import root_cause
+from wistia_pipeline.errors import failure_line
 from wistia_pipeline.settings import Settings, SettingsError
 from wistia_pipeline.sinks import registry
 from wistia_pipeline.stages.common import FUNNEL_LABELS
@@ -94,6 +94,7 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
     from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
     from wistia_pipeline.definitions import build_defs
     from wistia_pipeline.stages.common import DUCKDB_POOL
+    from wistia_pipeline.stages.ledger import SYNCED_LEDGER, posting_steps
 
     ensure_dagster_home()
     from wistia_pipeline.cli_logging import cli_console
@@ -114,29 +115,37 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
                         "ops": {"synced_ledger": {"config": {"dry_run": dry_run, "only_emails": list(only or [])}}}},
             raise_on_error=False,
         )
+    ledger_steps = posting_steps()
     report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last, dry_run=dry_run)
     seen: set[Any] = set()
     for event in result.get_asset_materialization_events():
         # A step over several days reports one materialization per day, with the same metadata:
-        # its calls are counted once.
+        # its calls are counted once. The ledger's numbers come from its steps (below).
         key = event.materialization.asset_key
-        read_metadata(report, event.materialization.metadata, calls=key not in seen)
+        if key != SYNCED_LEDGER:
+            read_metadata(report, event.materialization.metadata, calls=key not in seen)
         seen.add(key)
+    # The ledger's steps, each its own destination's counts, calls and funnel, whether or not a
+    # destination failed (a failed step's metadata says what it did before failing).
+    for event in result.all_events:
+        if event.is_successful_output and event.step_key in ledger_steps:
+            read_metadata(report, event.step_output_data.metadata)
     failures = [e for e in result.all_events if e.is_step_failure]
-    if failures:
-        report.error = f"{failures[0].step_key}: {root_cause(failures[0].step_failure_data.error)}"
-        report.interrupted = any(is_interrupt(e.step_failure_data.error) for e in failures)
-        user_metadata = failures[0].step_failure_data.user_failure_data
-        if user_metadata:  # what the failed step did before failing (the ledger's counts)
+    for failure in failures:
+        user_metadata = failure.step_failure_data.user_failure_data
+        if user_metadata:
             read_metadata(report, user_metadata.metadata)
+    if failures:
+        report.error = failure_line(failures[0])
+        report.interrupted = any(is_interrupt(e.step_failure_data.error) for e in failures)
     return report
 
 
 def read_metadata(report: SyncReport, metadata: Any, calls: bool = True) -> None:
-    """Take the funnel (the last stage's wins), the `<destination>/<count>` numbers and, with
+    """Take the funnel (per destination, the last stage's), the `<destination>/<count>` numbers and, with
     `calls`, the step's `calls/<api>/<endpoint>` counts (added to the run's)."""
-    if "funnel_counts" in metadata:
-        report.funnels = metadata["funnel_counts"].value
+    if "funnel_counts" in metadata:  # per destination, the latest stage's
+        report.funnels.update(metadata["funnel_counts"].value)
     for key, value in metadata.items():
         destination, _, name = key.partition("/")
         if destination == "calls":

@@ -14,10 +14,12 @@ from wistia_pipeline.settings import PipelineSettings, database_path, value_or_d
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
-from wistia_pipeline.stages.ledger import synced_ledger
+from wistia_pipeline.stages.ledger import build_synced_ledger
 from wistia_pipeline.stages.matched import matched_views
 
-ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger]
+# The stages before the ledger; the ledger is built with the definitions, a post step per
+# destination registered by then (a plug-in's, a test's).
+STAGES = [wistia_events, converted_views, matched_views, filtered_views]
 
 
 def build_resources() -> dict[str, object]:
@@ -45,14 +47,14 @@ def build_resources() -> dict[str, object]:
 def build_defs() -> dg.Definitions:
     """Definitions bound to the current environment (the CLI calls it after reading `.env`)."""
     return dg.Definitions(
-        assets=ASSETS,
+        assets=[*STAGES, build_synced_ledger()],
         asset_checks=CHECKS,
         jobs=[sync_job],
         schedules=[wistia_sync_every_20_minutes],
         sensors=[alert_on_run_failure],
         resources=build_resources(),
-        # Every job's executor (the sync job's, a UI materialization's): the chain is five
-        # sequential steps sharing one DuckDB file, so running them in the run's own process saves
+        # Every job's executor (the sync job's, a UI materialization's): the chain is sequential
+        # steps sharing one DuckDB file, so running them in the run's own process saves
         # a Python start-up per step (seconds each on a small machine) and changes nothing else;
         # the `wistia_duckdb` pool still makes steps of concurrent runs take turns.
         executor=dg.in_process_executor,

@@ -19,3 +19,14 @@ def root_cause(error: Any) -> str:
         if candidate and candidate in text:
             text = text.split(candidate, 1)[1]
     return text.strip()
+
+
+def step_label(step_key: str | None) -> str:
+    """The asset a failed step belongs to: the steps of a graph-backed asset (`synced_ledger.post_forms`)
+    are named by their asset, since their failure already says which destination it was."""
+    return (step_key or "a step").split(".")[0]
+
+
+def failure_line(failure: Any) -> str:
+    """`<asset>: <innermost error>` of a STEP_FAILURE event."""
+    return f"{step_label(failure.step_key)}: {root_cause(failure.step_failure_data.error)}"

@@ -1,12 +1,21 @@
 """synced_ledger: posts the views not yet sent and records every (destination, view) posted.
 
-The asset queues, posts and reconciles each enabled destination through the posting engine
-(sinks/posting.py, which says how a view is posted effectively once) and describes the outcome:
-per-destination counts, the funnel, the ledger's states and a preview of this run's posts.
+A graph-backed asset, so that a run's page shows each destination's step on its own (timing, log,
+failure) while the lineage keeps one asset:
+
+    queue_views -> post_<destination> (one op per registered destination) -> record_outcomes
+
+`queue_views` queues every enabled destination's candidates before anything is sent and checks
+the API key; each `post_<destination>` reconciles, posts and records its destination through the
+posting engine (sinks/posting.py, which says how a view is posted effectively once) and fails on
+its own, without stopping the other destinations; `record_outcomes` describes the run: the
+funnel, the ledger's states and a preview of this run's posts.
 """
 
 
 import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -23,10 +32,13 @@ from wistia_pipeline.sinks import registry
 from wistia_pipeline.sinks.contract import SinkContext
 from wistia_pipeline.sinks.posting import dry_run_plan, enqueue, post_new_views, read_back, reconcile_in_flight
 from wistia_pipeline.stages.common import (
-    record_calls, StepCalls,
+    DUCKDB_POOL, Funnel, record_calls, StepCalls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings,
 )
 from wistia_pipeline.stages.filtered import filtered_views
+
+SYNCED_LEDGER = dg.AssetKey("synced_ledger")
+CALLS_STEP = "synced_ledger"  # run_calls' step: doctor projects a run's Upsales calls from it
 
 
 def build_sinks(settings: Settings, client: UpsalesClient, con: duckdb_module.DuckDBPyConnection,
@@ -42,7 +54,8 @@ def unresolved(con: duckdb_module.DuckDBPyConnection, destination: str) -> list[
 
 
 class SyncConfig(dg.Config):
-    """Run config of the ledger step (the UI's launchpad, `wistia-pipeline sync --dry-run/--only`)."""
+    """Run config of the ledger (the UI's launchpad, `wistia-pipeline sync --dry-run/--only`);
+    every step of the ledger's graph gets the same."""
 
     dry_run: bool = Field(default=False, description=(
         "Everything but posting: the chain runs, the ledger is not written, nothing is POSTed; the "
@@ -51,120 +64,238 @@ class SyncConfig(dg.Config):
         "Post only the views of these viewers' emails (any case), with every ledger rule, then read "
         "each new entry back from Upsales. Empty: every queued view."))
 
+    def only(self) -> list[str] | None:
+        return [email.strip().lower() for email in self.only_emails if email.strip()] or None
 
-@dg.asset(
-    **STAGE_ASSET_ARGS,
-    deps=[filtered_views],
-    description=(
-        "The ledger of what is sent to Upsales: one row per (destination, event_key) with the "
-        "status (pending, in_flight, posted, rejected), the Upsales id, the posted text and the run. "
-        "Materializing it queues the window's filtered views not yet in it, then posts every queued "
-        "view whatever its day (the sink) and records it; a view is never posted twice, and a view "
-        "queued inside the lookback is posted even after its day left the window. The outcome of "
-        "every view is in table view_outcomes; the history of failed attempts in ledger_attempts."
-    ),
+
+# What a step hands on to the next: its metadata (counts, calls, previews) and, for a post step,
+# its destination's funnel. Plain values, stored by the run's IO manager, so that re-executing a
+# failed post step from the UI finds the other steps' outputs.
+StepResult = dict[str, Any]
+
+
+@dg.op(
+    pool=DUCKDB_POOL,
+    ins={"filtered_views": dg.In(dg.Nothing)},
+    description="Queue every enabled destination's new candidates (before any call to Upsales, so an "
+                "outage cannot keep a view from being queued), then check the API key: a rejected key "
+                "stops the run before anything is posted.",
 )
-def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb: DuckDBResource,
-                  upsales: UpsalesResource, pipeline_settings: PipelineSettings) -> dg.MaterializeResult:
+def queue_views(context: dg.OpExecutionContext, config: SyncConfig, duckdb: DuckDBResource,
+                upsales: UpsalesResource, pipeline_settings: PipelineSettings) -> StepResult:
     settings = load_settings(pipeline_settings)
     first, last = day_window(context)
-    run_id = context.run.run_id
-    only = [email.strip().lower() for email in config.only_emails if email.strip()] or None
-    if config.dry_run:
-        return dry_run(context, settings, duckdb, upsales, first, last, only)
-    funnels: dict[str, dict[str, int]] = {}
     metadata: dict[str, Any] = {}
-    problems: list[str] = []  # one line each, the first is shown
-    systematic: list[str] = []  # destinations whose posts Upsales refused wholesale
-    unposted = rejected = 0   # views the next run retries / views Upsales refused for good
-    stopped: list[str] = []   # destinations that could not post at all
     with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
-        for destination in registry.enabled(settings):
-            metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
-        client = upsales.get_client()  # the run's, shared with the matching step
+        if not config.dry_run:
+            for destination in registry.enabled(settings):
+                metadata[f"{destination}/queued"] = enqueue(con, destination, first, last)
+        client = upsales.get_client()  # the run's, shared with the matching step and the post steps
         calls = StepCalls(client.session)
-        client.verify()  # a rejected key stops the run before anything is posted
-        sinks = build_sinks(settings, client, con)
-        for destination, sink in sinks.items():
-            # One destination failing (Upsales' form endpoint down, say) does not stop the other.
-            try:
-                reconciled = reconcile_in_flight(con, sink, run_id)
-                stats = post_new_views(con, sink, first, last, run_id, context.log, only)
-            except AuthError:
-                raise
-            except ApiError as error:
-                context.log.error(f"{destination}: {error}")
-                problems.append(f"{destination}: {error}")
-                stopped.append(destination)
-                funnels[destination] = funnel(con, first, last, destination)
-                continue
-            funnels[destination] = funnel(con, first, last, destination, new=stats["new"] - stats["carried_over"])
-            metadata.update({
-                f"{destination}/posted": stats["posted"],
-                f"{destination}/failed": stats["failed"],
-                f"{destination}/rejected": stats["rejected"],
-                f"{destination}/found_in_upsales": reconciled["found"] + stats["found_in_upsales"],
-                f"{destination}/unconfirmed": stats["unconfirmed"],
-                f"{destination}/not_attempted": stats["not_attempted"],
-                f"{destination}/refused_retryable": stats["refused_retryable"],
-                f"{destination}/carried_over": stats["carried_over"],
-                f"{destination}/reconciled_found": reconciled["found"],
-                f"{destination}/reconciled_missing": reconciled["missing"],
-            })
-            metadata.update(registry.get(destination).metadata(sink))
-            if stats["systematic"]:
-                systematic.append(f"{destination}: {stats['systematic']}")
-            if only:
-                checked = read_back(sink, con, run_id)
-                metadata[f"{destination}/read_back"] = dg.MetadataValue.json(checked)
-                problems += [f"{destination}: {c['event_key']} posted as {c['upsales_id']} but not found again "
-                             f"in Upsales" for c in checked if not c["found"]]
-            problems += [f"{destination}: {e}" for e in stats["errors"]]
-            unposted += stats["failed"]
-            rejected += stats["rejected"]
-        for destination in sinks:
-            stuck = unresolved(con, destination)
-            metadata[f"{destination}/unresolved"] = len(stuck)
-            if stuck:
-                context.log.warning(
-                    f"{destination}: {len(stuck)} queued or unconfirmed views are not in filtered_views "
-                    f"(first: {stuck[0][2]} of {stuck[0][1]}); a sync of their days settles them")
-        db.run_script(con, "view_outcomes", [first, last, list(sinks), run_id])
-        metadata.update(funnel_metadata(funnels))
-        metadata.update(ledger_metadata(con, first, last, run_id, list(sinks)))
-        metadata.update(record_calls(con, run_id, "synced_ledger", "upsales", calls))
-    if problems or systematic:
-        parts = list(systematic)
-        parts += [f"{d} stopped before posting; the next run retries its views" for d in stopped]
-        if unposted:
-            parts.append(f"{unposted} views were not posted; the next run retries them")
-        if rejected:
-            parts.append(f"{rejected} views were rejected by Upsales and are not retried (reason in "
-                         f"synced_ledger.last_error; `wistia-pipeline retry` re-offers them)")
-        first_problem = f". First: {problems[0]}" if problems and not systematic else ""
-        raise dg.Failure(description=f"{'; '.join(parts)}{first_problem}", metadata=metadata)
-    return dg.MaterializeResult(metadata=metadata)
-
-
-def dry_run(context: dg.AssetExecutionContext, settings: Settings, duckdb: DuckDBResource,
-            upsales: UpsalesResource, first: date, last: date, only: list[str] | None) -> dg.MaterializeResult:
-    """`dry_run`: what would be posted, per destination; Upsales is read, never written, nor the ledger."""
-    metadata: dict[str, Any] = {"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}"}
-    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
-        client = upsales.get_client()
         client.verify()
-        for destination, sink in build_sinks(settings, client, con, dry_run=True).items():
-            plan = dry_run_plan(con, sink, first, last, only)
-            metadata[f"{destination}/would_post"] = plan["would_post"]
-            metadata[f"{destination}/found_in_upsales"] = plan["found_in_upsales"]
-            metadata[f"{destination}/unconfirmed"] = plan["unconfirmed"]
-            metadata[f"{destination}/would_post_payloads"] = dg.MetadataValue.json(plan["payloads"])
-            shown = len(plan["payloads"])
-            metadata[f"{destination}/would_post_preview"] = dg.MetadataValue.md(
-                f"**Would post {plan['would_post']}** ({destination}; first {shown} payloads as they would be "
-                f"sent):\n\n```json\n{json.dumps(plan['payloads'], indent=2, ensure_ascii=False, default=str)}\n```")
-            context.log.info(f"dry run: {destination} would post {plan['would_post']}")
-    return dg.MaterializeResult(metadata=metadata)
+        metadata.update(record_calls(con, context.run.run_id, CALLS_STEP, "upsales", calls))
+    context.add_output_metadata(metadata)
+    return {"metadata": metadata}
+
+
+def post_step(destination: str) -> dg.OpDefinition:
+    """The op that posts one destination's queued views (skips at once when the settings leave the
+    destination off: the graph has a step per registered destination, the run's settings decide)."""
+
+    @dg.op(
+        name=f"post_{destination}",
+        pool=DUCKDB_POOL,
+        description=f"Post the queued views of destination `{destination}` "
+                    f"({registry.get(destination).description}), each once, and record them in the ledger.",
+    )
+    def post(context: dg.OpExecutionContext, config: SyncConfig, queued: StepResult, duckdb: DuckDBResource,
+             upsales: UpsalesResource, pipeline_settings: PipelineSettings) -> StepResult:
+        settings = load_settings(pipeline_settings)
+        if destination not in registry.enabled(settings):
+            setting = registry.get(destination).setting
+            context.log.info(f"{destination}: off{f' ({setting})' if setting else ''}; nothing to post")
+            return {}
+        first, last = day_window(context)
+        with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
+            client = upsales.get_client()
+            calls = StepCalls(client.session)
+            sink = registry.get(destination).make_sink(
+                SinkContext(client=client, settings=settings, con=con, dry_run=config.dry_run))
+            try:
+                if config.dry_run:
+                    result = plan_destination(context, con, sink, first, last, config.only())
+                else:
+                    result = post_destination(context, con, sink, first, last, config.only())
+            finally:
+                calls_metadata = record_calls(con, context.run.run_id, CALLS_STEP, "upsales", calls)
+        result["metadata"].update(calls_metadata)
+        if result.get("failure"):
+            raise dg.Failure(description=result["failure"], metadata=result["metadata"])
+        context.add_output_metadata(result["metadata"])
+        return result
+
+    return post
+
+
+def post_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPyConnection, sink: Any,
+                     first: date, last: date, only: list[str] | None) -> StepResult:
+    """Reconcile, post and record one destination; its outcomes, counts and funnel, and `failure`
+    (the step's one-line failure) when views are left for the next run or were refused."""
+    destination, run_id = sink.destination, context.run.run_id
+    problems: list[str] = []
+    metadata: dict[str, Any] = {}
+    failure = ""
+    try:
+        reconciled = reconcile_in_flight(con, sink, run_id)
+        stats = post_new_views(con, sink, first, last, run_id, context.log, only)
+    except AuthError:
+        raise
+    except ApiError as error:
+        # One destination failing (Upsales' form endpoint down, say) does not stop the other.
+        context.log.error(f"{destination}: {error}")
+        counts = funnel(con, first, last, destination)
+        failure = (f"{destination} stopped before posting; the next run retries its views. "
+                   f"First: {destination}: {error}")
+    else:
+        counts = funnel(con, first, last, destination, new=stats["new"] - stats["carried_over"])
+        metadata.update({
+            f"{destination}/posted": stats["posted"],
+            f"{destination}/failed": stats["failed"],
+            f"{destination}/rejected": stats["rejected"],
+            f"{destination}/found_in_upsales": reconciled["found"] + stats["found_in_upsales"],
+            f"{destination}/unconfirmed": stats["unconfirmed"],
+            f"{destination}/not_attempted": stats["not_attempted"],
+            f"{destination}/refused_retryable": stats["refused_retryable"],
+            f"{destination}/carried_over": stats["carried_over"],
+            f"{destination}/reconciled_found": reconciled["found"],
+            f"{destination}/reconciled_missing": reconciled["missing"],
+        })
+        metadata.update(registry.get(destination).metadata(sink))
+        if only:
+            checked = read_back(sink, con, run_id)
+            metadata[f"{destination}/read_back"] = dg.MetadataValue.json(checked)
+            problems += [f"{destination}: {c['event_key']} posted as {c['upsales_id']} but not found again "
+                         f"in Upsales" for c in checked if not c["found"]]
+        problems += [f"{destination}: {e}" for e in stats["errors"]]
+        failure = failure_description(destination, stats, problems)
+    stuck = unresolved(con, destination)
+    metadata[f"{destination}/unresolved"] = len(stuck)
+    if stuck:
+        context.log.warning(
+            f"{destination}: {len(stuck)} queued or unconfirmed views are not in filtered_views "
+            f"(first: {stuck[0][2]} of {stuck[0][1]}); a sync of their days settles them")
+    db.run_script(con, "view_outcomes", [first, last, [destination], run_id])
+    metadata.update(ledger_totals(con, destination))
+    metadata.update(funnel_metadata({destination: counts}))
+    metadata[f"posted_this_run/{destination}"] = dg.MetadataValue.md(posted_preview(con, run_id, destination))
+    return {"destination": destination, "metadata": metadata, "funnel": dict(counts), "failure": failure}
+
+
+def failure_description(destination: str, stats: Mapping[str, Any], problems: Sequence[str]) -> str:
+    """The step's one-line failure ("" when it succeeded): Upsales refusing the run, views left for
+    the next run, views refused for good, then the first problem when it is not the refusal."""
+    if not (problems or stats["systematic"]):
+        return ""
+    parts = [f"{destination}: {stats['systematic']}"] if stats["systematic"] else []
+    if stats["failed"]:
+        parts.append(f"{stats['failed']} views were not posted; the next run retries them")
+    if stats["rejected"]:
+        parts.append(f"{stats['rejected']} views were rejected by Upsales and are not retried (reason in "
+                     f"synced_ledger.last_error; `wistia-pipeline retry` re-offers them)")
+    first_problem = f". First: {problems[0]}" if problems and not stats["systematic"] else ""
+    return f"{'; '.join(parts)}{first_problem}"
+
+
+def plan_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPyConnection, sink: Any,
+                     first: date, last: date, only: list[str] | None) -> StepResult:
+    """A dry run's step: what would be posted; Upsales is read, never written, nor the ledger."""
+    destination = sink.destination
+    plan = dry_run_plan(con, sink, first, last, only)
+    shown = len(plan["payloads"])
+    context.log.info(f"dry run: {destination} would post {plan['would_post']}")
+    return {"destination": destination, "metadata": {
+        f"{destination}/would_post": plan["would_post"],
+        f"{destination}/found_in_upsales": plan["found_in_upsales"],
+        f"{destination}/unconfirmed": plan["unconfirmed"],
+        f"{destination}/would_post_payloads": dg.MetadataValue.json(plan["payloads"]),
+        f"{destination}/would_post_preview": dg.MetadataValue.md(
+            f"**Would post {plan['would_post']}** ({destination}; first {shown} payloads as they would be "
+            f"sent):\n\n```json\n{json.dumps(plan['payloads'], indent=2, ensure_ascii=False, default=str)}\n```"),
+    }}
+
+
+@dg.op(
+    pool=DUCKDB_POOL,
+    description="Describe the run on the asset: every destination's counts, the funnel, the ledger's "
+                "states, this run's posts and the outcomes of the window's views.",
+)
+def record_outcomes(context: dg.OpExecutionContext, config: SyncConfig, queued: StepResult,
+                    posted: list[StepResult], duckdb: DuckDBResource,
+                    pipeline_settings: PipelineSettings) -> None:
+    settings = load_settings(pipeline_settings)
+    first, last = day_window(context)
+    results = [queued, *posted]
+    metadata = merge_metadata([result.get("metadata", {}) for result in results])
+    if config.dry_run:
+        context.add_output_metadata({"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}",
+                                     **metadata})
+        return
+    enabled = registry.enabled(settings)
+    with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
+        # Outcomes of destinations the settings turned off since: gone, as their views are not posted.
+        con.execute("DELETE FROM view_outcomes WHERE day BETWEEN ? AND ? AND NOT list_contains(?, destination)",
+                    [first, last, list(enabled)])
+        funnels = {result["destination"]: Funnel(result["funnel"], first, last)
+                   for result in posted if result.get("funnel")}
+        metadata.update(funnel_metadata(funnels))
+        metadata.update(ledger_metadata(con, first, last))
+    context.add_output_metadata(metadata)
+
+
+def merge_metadata(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The steps' metadata as one: `calls/...` counts added up (each step counts its own calls),
+    the rest as they are (each step's keys are its destination's)."""
+    merged: dict[str, Any] = {}
+    calls: Counter[str] = Counter()
+    for part in parts:
+        for key, value in part.items():
+            if key.startswith("calls/"):
+                calls[key] += value
+            elif not key.startswith("funnel"):  # funnels are rebuilt over every destination
+                merged[key] = value
+    merged.update(sorted(calls.items()))
+    return merged
+
+
+def build_synced_ledger() -> dg.AssetsDefinition:
+    """The ledger asset over the destinations registered now (one post step each, in posting order)."""
+    args = {key: STAGE_ASSET_ARGS[key] for key in ("partitions_def", "backfill_policy", "group_name", "kinds")}
+    steps = [post_step(destination) for destination in registry.names()]
+    ops_config = {op.name: {"config": {}} for op in [queue_views, *steps, record_outcomes]}
+
+    def every_step(config: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: {"config": dict(config)} for name in ops_config}
+
+    @dg.graph_asset(
+        name=SYNCED_LEDGER.path[-1],
+        ins={"filtered_views": dg.AssetIn(key=filtered_views.key, dagster_type=dg.Nothing)},
+        config=dg.ConfigMapping(config_fn=every_step, config_schema=SyncConfig.to_config_schema()),
+        description=(
+            "The ledger of what is sent to Upsales: one row per (destination, event_key) with the "
+            "status (pending, in_flight, posted, rejected), the Upsales id, the posted text and the run. "
+            "Materializing it queues the window's filtered views not yet in it, then posts every queued "
+            "view whatever its day, one step per destination, and records it; a view is never posted "
+            "twice, and a view queued inside the lookback is posted even after its day left the window. "
+            "The outcome of every view is in table view_outcomes; the history of failed attempts in "
+            "ledger_attempts."
+        ),
+        **args,
+    )
+    def synced_ledger(filtered_views):
+        queued = queue_views(filtered_views)
+        return record_outcomes(queued, [step(queued) for step in steps])
+
+    return synced_ledger
 
 
 PREVIEW_ROWS = 20
@@ -178,30 +309,25 @@ def posted_preview(con: duckdb_module.DuckDBPyConnection, run_id: str, destinati
         [run_id, destination], limit=PREVIEW_ROWS)
 
 
-def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: date, run_id: str,
-                    destinations: list[str]) -> dict[str, Any]:
-    """Row count, outcomes, what is still rejected and a preview of what this run posted."""
+def ledger_totals(con: duckdb_module.DuckDBPyConnection, destination: str) -> dict[str, int]:
+    """The whole ledger's states of one destination, not only this window: a rejected view is never silent."""
+    states = dict(con.execute("SELECT status, count(*) FROM synced_ledger WHERE destination = ? GROUP BY ALL",
+                              [destination]).fetchall())
+    return {f"{destination}/{state}_total": states.get(state, 0) for state in ("rejected", "pending", "in_flight")}
+
+
+def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: date) -> dict[str, Any]:
+    """Row count, outcomes and what the ledger holds for the window's days."""
     outcomes = con.execute(
         "SELECT destination, outcome, coalesce(reason, ''), count(*) FROM view_outcomes "
         "WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY ALL", [first, last]).fetchall()
     lines = ["| destination | outcome | reason | views |", "|---|---|---|---|"]
     lines += [f"| {d} | {o} | {r} | {n} |" for d, o, r, n in outcomes]
-    states = dict(((d, s), n) for d, s, n in con.execute(
-        "SELECT destination, status, count(*) FROM synced_ledger GROUP BY ALL").fetchall())
-    metadata: dict[str, Any] = {}
-    for destination in destinations:
-        # The whole ledger, not only this window: a rejected view is never silent.
-        metadata[f"{destination}/rejected_total"] = states.get((destination, "rejected"), 0)
-        metadata[f"{destination}/pending_total"] = states.get((destination, "pending"), 0)
-        metadata[f"{destination}/in_flight_total"] = states.get((destination, "in_flight"), 0)
     return {
         "dagster/row_count": db.count(con, "synced_ledger", first, last),
         "dagster/column_schema": db.column_schema(con, "synced_ledger"),
         "days": f"{first.isoformat()} .. {last.isoformat()}",
         "outcomes": dg.MetadataValue.md("\n".join(lines)),
-        **metadata,
-        **{f"posted_this_run/{destination}": dg.MetadataValue.md(posted_preview(con, run_id, destination))
-           for destination in destinations},
         # What the ledger holds for these days, this run's posts or not (newest first).
         "preview": dg.MetadataValue.md(db.preview_markdown(
             con,
@@ -209,3 +335,10 @@ def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: da
             "FROM synced_ledger WHERE day BETWEEN ? AND ? ORDER BY posted_at DESC NULLS FIRST, event_key",
             [first, last])),
     }
+
+
+def posting_steps() -> set[str]:
+    """Step keys of the ledger's steps that report counts of their own (queueing and posting),
+    for the CLI's summary; `record_outcomes` repeats them for the asset page."""
+    name = SYNCED_LEDGER.path[-1]
+    return {f"{name}.{queue_views.name}", *(f"{name}.post_{d}" for d in registry.names())}

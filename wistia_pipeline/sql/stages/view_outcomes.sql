@@ -1,6 +1,6 @@
 -- Recompute the outcome of every view of days $1..$2 for each enabled destination ($3), as of
 -- run $4: the first stage reason that stopped it, else its ledger state.
-DELETE FROM view_outcomes WHERE day BETWEEN $1 AND $2;
+DELETE FROM view_outcomes WHERE day BETWEEN $1 AND $2 AND list_contains($3::VARCHAR[], destination);
 
 INSERT INTO view_outcomes
 WITH destinations AS (SELECT unnest($3::VARCHAR[]) AS destination),
