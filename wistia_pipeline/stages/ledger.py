@@ -38,7 +38,7 @@ def build_sinks(settings: Settings, client: UpsalesClient, con: duckdb_module.Du
 
 def unresolved(con: duckdb_module.DuckDBPyConnection, destination: str) -> list[tuple[str, date, str]]:
     """(status, day, event_key) of queued or in-flight rows whose view no run can post now."""
-    return con.execute(db.sql("ledger_unresolved"), [destination]).fetchall()
+    return db.run_script(con, "ledger_unresolved", {"destination": destination}).fetchall()
 
 
 class SyncConfig(dg.Config):
@@ -129,7 +129,8 @@ def synced_ledger(context: dg.AssetExecutionContext, config: SyncConfig, duckdb:
                 context.log.warning(
                     f"{destination}: {len(stuck)} queued or unconfirmed views are not in filtered_views "
                     f"(first: {stuck[0][2]} of {stuck[0][1]}); a sync of their days settles them")
-        db.run_script(con, "view_outcomes", [first, last, list(sinks), run_id])
+        db.run_script(con, "view_outcomes", {"first": first, "last": last, "destinations": list(sinks),
+                                             "run_id": run_id})
         metadata.update(funnel_metadata(funnels))
         metadata.update(ledger_metadata(con, first, last, run_id, list(sinks)))
         metadata.update(record_calls(con, run_id, "synced_ledger", "upsales", calls))
