@@ -30,7 +30,6 @@ STAGE_TABLES = ("wistia_events", "converted_views", "matched_views", "filtered_v
 
 
 @cache
-@cache
 def _sql_files() -> dict[str, Path]:
     """Every SQL file by its name: the folders of sql/ (stages, ledger, checks, operations) group
     them for a reader, while a name stays unique, so callers need not know the folder."""
