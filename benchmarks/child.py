@@ -92,6 +92,12 @@ def ingest_dlt(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "rows": rows}
 
 
+def named_parameters(db) -> bool:
+    """Whether the code measured gives its SQL files named parameters (a dict), not positional ones
+    (a list, as the code measured as "before" did)."""
+    return hasattr(db, "SqlParameterError")
+
+
 def domains_to_look_up(con, first: date, last: date) -> list[tuple]:
     """The company domains a first sync looks up: every domain of a view with no exact contact,
     none asked before (the code measured as "before" had a file of its own for it)."""
@@ -100,8 +106,13 @@ def domains_to_look_up(con, first: date, last: date) -> list[tuple]:
     try:
         return con.execute(db.sql("match_domains_to_look_up"), [first, last]).fetchall()
     except FileNotFoundError:
-        con.execute(db.sql("lookup_views"), [first, last, 0.0, [], ["activities"]])
-        con.execute(db.sql("lookup_domains_to_ask"), [datetime(2000, 1, 1)])
+        if named_parameters(db):
+            db.run_script(con, "lookup_views", {"first": first, "last": last, "min_percent": 0.0, "projects": [],
+                                                "matched_destinations": ["activities"]})
+            db.run_script(con, "lookup_domains_to_ask", {"fresh_since": datetime(2000, 1, 1)})
+        else:
+            con.execute(db.sql("lookup_views"), [first, last, 0.0, [], ["activities"]])
+            con.execute(db.sql("lookup_domains_to_ask"), [datetime(2000, 1, 1)])
         return con.execute("SELECT asked FROM _domains_to_ask").fetchall()
 
 
@@ -139,13 +150,18 @@ def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
         def stage_contacts():
             if hasattr(matched, "CONTACTS_STAGING"):  # the code before the SQL files held all SQL
                 con.execute(matched.CONTACTS_STAGING)
+            elif named_parameters(db):
+                db.run_script(con, "upsales_contacts_staging")
             else:
                 db.run_script(con, "upsales_contacts_staging", [])
             if hasattr(matched, "stage_contact_pages"):
                 matched.stage_contact_pages(con, (text for (text,) in _stream(contact_reader)))
                 return
             for (text,) in _stream(contact_reader):
-                con.execute(db.sql(CONTACT_LOADER), [text])
+                if named_parameters(db):
+                    db.run_script(con, CONTACT_LOADER, {"page": text})
+                else:
+                    con.execute(db.sql(CONTACT_LOADER), [text])
 
         if hasattr(events, "event_staging"):  # staging and rewrite in one transaction
             with ExitStack() as staging:
@@ -160,13 +176,18 @@ def sql_stages(args: dict[str, Any]) -> dict[str, Any]:
         timed("converted_views", lambda: db.rewrite_days(con, "converted_views", first, last))
         timed("stage contact pages", stage_contacts)
         domains = timed("domains to look up", lambda: domains_to_look_up(con, first, last))
-        matching = [] if "$3" not in db.sql("matched_views") else [["activities"]]  # before: no parameter
+        if named_parameters(db):
+            matching = {"matched_destinations": ["activities"]}
+            filters = {"min_percent": 0.0, "projects": args["projects"], "matched_destinations": ["activities"],
+                       "converted_destinations": []}
+        else:
+            matching = [] if "$3" not in db.sql("matched_views") else [["activities"]]  # before: no parameter
+            # The destinations' parameters: one list (the code before the destination registry) or
+            # those taking matched views and those taking converted views.
+            destinations = [["activities"]] if "$6" not in db.sql("filtered_views") else [["activities"], []]
+            filters = [0.0, args["projects"], *destinations]
         timed("matched_views", lambda: db.rewrite_days(con, "matched_views", first, last, matching))
-        # The destinations' parameters: one list (the code before the destination registry) or
-        # those taking matched views and those taking converted views.
-        destinations = [["activities"]] if "$6" not in db.sql("filtered_views") else [["activities"], []]
-        timed("filtered_views", lambda: db.rewrite_days(con, "filtered_views", first, last,
-                                                         [0.0, args["projects"], *destinations]))
+        timed("filtered_views", lambda: db.rewrite_days(con, "filtered_views", first, last, filters))
         timed("sync candidates", lambda: sync_candidates(con, first, last))
         candidates = con.execute("SELECT count(*) FROM post_queue").fetchone()[0]
         for table in ("wistia_events", "converted_views", "matched_views", "filtered_views"):
@@ -186,7 +207,11 @@ def sync_candidates(con: Any, first: date, last: date) -> None:
     except ImportError:  # an older checkout: the posting engine lived in the ledger stage
         from wistia_pipeline.stages import ledger as engine
 
-    if hasattr(engine, "enqueue"):
+    if named_parameters(db):
+        engine.enqueue(con, "activities", first, last)
+        db.run_script(con, "ledger_post_queue", {"first": first, "last": last, "destination": "activities",
+                                                 "lookup_first": False, "emails": None})
+    elif hasattr(engine, "enqueue"):
         engine.enqueue(con, "activities", first, last)
         con.execute(db.sql("ledger_post_queue"), [first, last, "activities", False, None])
     else:

@@ -72,7 +72,7 @@ def duplicate_keys(con: duckdb_module.DuckDBPyConnection, table: str, first: dat
     """How many (day, destination, event_key) appear more than once in `table`, and the first 10."""
     if table not in db.STAGE_TABLES:
         raise ValueError(f"not a stage table: {table}")
-    rows = db.rows(con, "check_duplicate_keys", [table, first, last])
+    rows = db.rows(con, "check_duplicate_keys", {"table": table, "first": first, "last": last})
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
@@ -80,7 +80,7 @@ def stage_counts(con: duckdb_module.DuckDBPyConnection, first: date, last: date)
     """Rows per day of every stage (filtered per registered destination, 0 where none)."""
     stages = ["events", "converted", "matched", *(f"filtered_{name}" for name in registry.names())]
     per_day: dict[date, dict[str, Any]] = {}
-    for row in db.rows(con, "check_stage_counts", [first, last]):
+    for row in db.rows(con, "check_stage_counts", {"first": first, "last": last}):
         counts = per_day.setdefault(row["day"], {"day": row["day"], **dict.fromkeys(stages, 0)})
         counts[row["stage"]] = row["views"]
     return [per_day[day] for day in sorted(per_day)]
@@ -98,12 +98,12 @@ def count_growth(counts: list[dict[str, Any]], links: tuple[tuple[str, str], ...
 
 
 def ledger_without_upsales_id(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = db.rows(con, "check_ledger_without_upsales_id", [])
+    rows = db.rows(con, "check_ledger_without_upsales_id")
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
 def ledger_duplicates(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = db.rows(con, "check_ledger_duplicates", [])
+    rows = db.rows(con, "check_ledger_duplicates")
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 
@@ -206,7 +206,7 @@ def one_row_per_destination_and_view(duckdb: DuckDBResource, pipeline_settings: 
 
 
 def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
-    rows = db.rows(con, "check_ledger_rejected", [])
+    rows = db.rows(con, "check_ledger_rejected")
     return (rows[0]["total"] if rows else 0), _json_safe(rows)
 
 

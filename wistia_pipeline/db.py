@@ -10,7 +10,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
@@ -29,7 +29,6 @@ SQL_DIR = Path(__file__).parent / "sql"
 STAGE_TABLES = ("wistia_events", "converted_views", "matched_views", "filtered_views")
 
 
-@cache
 @cache
 def _sql_files() -> dict[str, Path]:
     """Every SQL file by its name: the folders of sql/ (stages, ledger, checks, operations) group
@@ -308,15 +307,15 @@ def delete_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: d
 
 
 def rewrite_days(con: duckdb.DuckDBPyConnection, stage: str, first: date, last: date,
-                 extra_params: Sequence[Any] = ()) -> None:
+                 params: Mapping[str, Any] | None = None) -> None:
     """Replace a stage's rows and its recorded reasons for days first..last in one transaction.
 
-    The stage's SQL file is named after its table and takes $1 = first day, $2 = last day, then
-    `extra_params`.
+    The stage's SQL file is named after its table and takes `$first` and `$last` (the days), plus
+    the named `params` of its own.
     """
     with transaction(con):
         clear_days(con, stage, first, last)
-        run_script(con, stage, [first, last, *extra_params])
+        run_script(con, stage, {"first": first, "last": last, **(params or {})})
 
 
 def clear_days(con: duckdb.DuckDBPyConnection, stage: str, first: date, last: date) -> None:
@@ -325,20 +324,65 @@ def clear_days(con: duckdb.DuckDBPyConnection, stage: str, first: date, last: da
     con.execute("DELETE FROM view_rejections WHERE stage = $1 AND day BETWEEN $2 AND $3", [stage, first, last])
 
 
-def run_script(con: duckdb.DuckDBPyConnection, name: str, params: Sequence[Any]) -> None:
-    """Run a multi-statement SQL file; `$n` means params[n-1] in every statement.
+class SqlParameterError(ValueError):
+    """A SQL file was run without a value for one of its `$name` parameters, or with a name it
+    does not use (a typo would otherwise bind nothing, or NULL)."""
 
-    DuckDB binds exactly the parameters a statement uses, so each statement gets its own
-    renumbered list.
+
+def run_script(con: duckdb.DuckDBPyConnection, name: str,
+               params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Run the SQL file `name`, statement by statement, with its named parameters; the connection
+    is returned holding the last statement's result (to fetch a query's rows).
+
+    `params` maps each `$name` the file uses to its value (None is NULL); every name must be used
+    somewhere in the file and every name the file uses must be given, or SqlParameterError says
+    which. DuckDB binds parameters to the last statement of a text only, and wants exactly the names
+    a statement uses, so each statement runs on its own with its own names. (Not `SET VARIABLE` and
+    `getvariable`: a variable never set reads as NULL, so a typo would go unnoticed.)
     """
-    for statement in split_statements(sql(name)):
-        used = sorted({int(n) for n in _PARAM.findall(statement)})
-        mapping = {old: new for new, old in enumerate(used, start=1)}
-        con.execute(_PARAM.sub(lambda m: f"${mapping[int(m.group(1))]}", statement),
-                    [params[i - 1] for i in used])
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"the parameters of {name}.sql are named: a mapping of name to value, "
+                        f"not {type(params).__name__}")
+    statements = _parsed(sql(name))
+    _check_parameters(name, sorted({n for _, names in statements for n in names}), params)
+    for statement, names in statements:
+        con.execute(statement, {n: params[n] for n in names})
+    return con
 
 
-_PARAM = re.compile(r"\$(\d+)")
+def parameters(name: str) -> list[str]:
+    """The names of the `$name` parameters the SQL file `name` uses, sorted."""
+    return sorted({n for _, names in _parsed(sql(name)) for n in names})
+
+
+def _check_parameters(name: str, takes: list[str], params: Mapping[str, Any]) -> None:
+    positional = [n for n in takes if n[0].isdigit()]
+    if positional:
+        raise SqlParameterError(f"{name}.sql uses ${positional[0]}: SQL files take named parameters "
+                                f"($first, $destination, ...), not positional ones")
+    missing = [n for n in takes if n not in params]
+    unknown = [n for n in params if n not in takes]
+    if missing or unknown:
+        problems = ([f"no value for {', '.join('$' + n for n in missing)}"] if missing else []) + (
+            [f"{', '.join('$' + n for n in unknown)} not used by it"] if unknown else [])
+        taken = ", ".join("$" + n for n in takes) or "no parameters"
+        raise SqlParameterError(f"{name}.sql takes {taken}: {'; '.join(problems)}")
+
+
+# What a parameter scan skips (string literals, quoted names, comments) and the `$name` it finds.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$|--[^\n]*|/\*.*?\*/|\$(\w+)", re.DOTALL)
+
+
+@cache
+def _parsed(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The statements of a SQL text, each with the `$name` parameters it uses (first use first)."""
+    parsed = []
+    for statement in split_statements(text):
+        names = tuple(dict.fromkeys(m.group(1) for m in _TOKENS.finditer(statement) if m.group(1)))
+        parsed.append((statement, names))
+    return tuple(parsed)
 
 
 def split_statements(text: str) -> list[str]:
@@ -347,24 +391,27 @@ def split_statements(text: str) -> list[str]:
     return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
 
 
-def load_page(con: duckdb.DuckDBPyConnection, loader: str, page: list[dict], *params: Any) -> None:
-    """Stage one API page through a loader SQL file; the page (as JSON) is the last parameter.
+def load_page(con: duckdb.DuckDBPyConnection, loader: str, page: list[dict]) -> None:
+    """Stage one API page through a loader SQL file, which takes the page (as JSON text) as `$page`.
 
     The page goes to DuckDB as one JSON text and is unpacked there (`json_each`), so Python never
     builds rows, and the window is held by DuckDB, not by this process.
     """
     if page:
-        con.execute(sql(loader), [*params, json.dumps(page)])
+        run_script(con, loader, {"page": json.dumps(page)})
 
 
-def load_pages(con: duckdb.DuckDBPyConnection, loader: str, pages: Sequence[tuple[Any, ...]]) -> None:
+def load_pages(con: duckdb.DuckDBPyConnection, loader: str, fields: Sequence[str],
+               pages: Sequence[tuple[Any, ...]]) -> None:
     """Stage a batch of API pages with one statement (the loader takes one list per field).
 
-    `pages` holds one tuple per page, the page as JSON text last. One INSERT per batch instead of
-    one per page: a round trip into DuckDB costs about as much as unpacking a page.
+    `pages` holds one tuple per page, a value for each of `fields` (the page as JSON text among
+    them); the loader takes `$<field>` as the list of that field's values, one per page. One INSERT
+    per batch instead of one per page: a round trip into DuckDB costs about as much as unpacking a
+    page.
     """
     if pages:
-        con.execute(sql(loader), [list(field) for field in zip(*pages)])
+        run_script(con, loader, {field: list(values) for field, values in zip(fields, zip(*pages), strict=True)})
 
 
 @contextmanager
@@ -382,9 +429,10 @@ def zstd_compression(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute("RESET force_compression")
 
 
-def rows(con: duckdb.DuckDBPyConnection, name: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """The rows of the named SQL file's query (sql/<name>.sql), each as a dict by column name."""
-    relation = con.execute(sql(name), list(params))
+def rows(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of the named SQL file's query (sql/<folder>/<name>.sql, its named `params`), each
+    as a dict by column name."""
+    relation = run_script(con, name, params)
     columns = [d[0] for d in relation.description]
     return [dict(zip(columns, values)) for values in relation.fetchall()]
 

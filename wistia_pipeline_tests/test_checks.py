@@ -125,7 +125,7 @@ def test_a_failed_check_stops_the_run_before_anything_is_posted(demo, sandbox, p
         text = original(name)
         if name == "filtered_views":  # a broken rule that keeps one view twice
             text += ("\nINSERT INTO filtered_views SELECT * FROM filtered_views "
-                     "WHERE day BETWEEN $1 AND $2 AND destination = 'activities' ORDER BY event_key LIMIT 1;")
+                     "WHERE day BETWEEN $first AND $last AND destination = 'activities' ORDER BY event_key LIMIT 1;")
         return text
 
     monkeypatch.setattr(db, "sql", filtered_with_a_duplicate)

@@ -1,13 +1,17 @@
-"""The DuckDB plumbing under failure: an interrupt inside a transaction, a locked or unreadable file."""
+"""The DuckDB plumbing under failure: an interrupt inside a transaction, a locked or unreadable file;
+and the SQL files' named parameters."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+import re
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -188,3 +192,35 @@ def test_a_damaged_write_ahead_log_is_moved_aside_with_its_file(tmp_path):
             pass
     assert f"(mv {path} {path}.corrupt; mv {wal} {path}.corrupt.wal)" in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+# -- the SQL files' named parameters ---------------------------------------------------------------
+
+def test_a_misspelled_or_missing_sql_parameter_is_a_clear_error_before_anything_runs():
+    con = db.prepare(duckdb.connect(":memory:"))
+    con.execute("INSERT INTO view_outcomes (day, event_key, destination, outcome, run_id, decided_at) "
+                "VALUES (DATE '2026-03-10', 'k', 'activities', 'synced', 'run-1', now())")
+    day = date(2026, 3, 10)
+    with pytest.raises(db.SqlParameterError) as misspelled:
+        db.run_script(con, "view_outcomes", {"first": day, "last": day, "destinations": ["activities"],
+                                             "runid": "run-2"})
+    assert str(misspelled.value) == ("view_outcomes.sql takes $destinations, $first, $last, $run_id: "
+                                     "no value for $run_id; $runid not used by it")
+    with pytest.raises(db.SqlParameterError) as missing:
+        db.run_script(con, "ledger_withdraw", {"first": day, "last": day})
+    assert str(missing.value) == "ledger_withdraw.sql takes $destination, $first, $last: no value for $destination"
+    with pytest.raises(TypeError, match="named"):
+        db.run_script(con, "ledger_withdraw", [day, day, "activities"])
+    # Checked before the first statement: the script's DELETE did not run.
+    assert con.execute("SELECT count(*) FROM view_outcomes").fetchone() == (1,)
+
+
+def test_every_sql_file_lists_the_named_parameters_it_uses_in_its_header():
+    for path in sorted(db.SQL_DIR.rglob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        header = list(itertools.takewhile(lambda line: line.startswith("--"), text.splitlines()))
+        listed: list[str] = []
+        if any(line.startswith("-- Parameters") for line in header):
+            block = header[next(i for i, line in enumerate(header) if line.startswith("-- Parameters")) + 1:]
+            listed = [m.group(1) for line in block if (m := re.match(r"--   \$(\w+): \S", line))]
+        assert sorted(listed) == db.parameters(path.stem), path.name  # each once

@@ -145,7 +145,7 @@ def open_read_only(path: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _rows(con: duckdb.DuckDBPyConnection, name: str, params: list[Any], path: str) -> list[dict[str, Any]]:
+def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], path: str) -> list[dict[str, Any]]:
     """db.rows, its DuckDB errors as one-line ExplainErrors (no sync yet, a damaged file)."""
     try:
         return db.rows(con, name, params)
@@ -169,10 +169,10 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
     result = Explanation(query=query, db_path=path, window=window, lookback_days=settings.lookback_days)
     con = open_read_only(path)
     try:
-        rows = _rows(con, "explain_views", [query, query.lower()], path)
+        rows = _rows(con, "explain_views", {"event_key": query, "email": query.lower()}, path)
         keys = sorted({row["event_key"] for row in rows})
-        ledger = ({(r["destination"], r["event_key"]): r for r in _rows(con, "explain_ledger", [keys], path)}
-                  if keys else {})
+        ledger = ({(r["destination"], r["event_key"]): r
+                   for r in _rows(con, "explain_ledger", {"event_keys": keys}, path)} if keys else {})
     finally:
         con.close()
 

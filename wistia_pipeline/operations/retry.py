@@ -52,8 +52,10 @@ def retry(db_path: str, destination: str, status: str = "rejected", *, start: da
                          f"pipeline's DuckDB file)")
     email = email.strip().lower() if email else None
     with db.connect(DuckDBResource(database=db_path)) as con, db.transaction(con):
-        db.run_script(con, "ledger_retry", [destination, list(STATUSES[status]), start, end, email,
-                                            event_key, datetime.now(timezone.utc).replace(tzinfo=None)])
+        db.run_script(con, "ledger_retry", {
+            "destination": destination, "statuses": list(STATUSES[status]), "first": start, "last": end,
+            "email": email, "event_key": event_key,
+            "requested_at": datetime.now(timezone.utc).replace(tzinfo=None)})
         by_status = dict(con.execute("SELECT status, count(*) FROM retry_rows GROUP BY ALL").fetchall())
         con.execute("DROP TABLE retry_rows")
     return RetryResult(destination, status, by_status)

@@ -45,6 +45,9 @@ SYSTEMATIC_REFUSALS = 5
 # conflict (409: the entry may exist). A post answered so is never marked rejected.
 NOT_A_REFUSAL = frozenset({401, 403, 404, 405, 407, 408, 409, 421, 425, 429})
 
+# What the ledger keeps of a post (a sink's `ledger_facts`), each a parameter of ledger_mark_in_flight.sql.
+LEDGER_FACTS = ("external_id", "client_id", "contact_id", "score", "value", "form_id", "form_name")
+
 
 def enqueue(con: duckdb_module.DuckDBPyConnection, destination: str, first: date, last: date) -> int:
     """Queue the window's new candidates (`pending`) and withdraw queued views that no longer
@@ -56,8 +59,9 @@ def enqueue(con: duckdb_module.DuckDBPyConnection, destination: str, first: date
     with db.transaction(con):
         empty = con.execute("SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?",
                             [destination]).fetchone()[0]
-        (queued,) = con.execute(db.sql("ledger_enqueue"), [first, last, destination, empty]).fetchone()
-        con.execute(db.sql("ledger_withdraw"), [first, last, destination])
+        window = {"first": first, "last": last, "destination": destination}
+        (queued,) = db.run_script(con, "ledger_enqueue", {**window, "lookup_first": empty}).fetchone()
+        db.run_script(con, "ledger_withdraw", window)
     return queued
 
 
@@ -67,13 +71,20 @@ def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id
     One lookup per 100 activities (by externalId) and one read-back per form; a view found in
     Upsales becomes `posted` with its id, the others stay in flight and are offered again.
     """
-    rows = con.execute(db.sql("ledger_in_flight"), [sink.destination]).fetchall()
+    rows = db.run_script(con, "ledger_in_flight", {"destination": sink.destination}).fetchall()
     if not rows:
         return {"found": 0, "missing": 0}
     found = sink.find_posted_many(rows)
     for event_key, upsales_id in found.items():
-        con.execute(db.sql("ledger_mark_posted"), [sink.destination, event_key, upsales_id, run_id])
+        mark_posted(con, sink.destination, event_key, upsales_id, run_id)
     return {"found": len(found), "missing": len(rows) - len(found)}
+
+
+def mark_posted(con: duckdb_module.DuckDBPyConnection, destination: str, event_key: str, upsales_id: str,
+                run_id: str) -> None:
+    """The view's row in flight becomes `posted` with its Upsales id."""
+    db.run_script(con, "ledger_mark_posted", {"destination": destination, "event_key": event_key,
+                                              "upsales_id": upsales_id, "run_id": run_id})
 
 
 def is_refusal(error: ApiError) -> bool:
@@ -162,7 +173,8 @@ def settle_refusals(con: duckdb_module.DuckDBPyConnection, destination: str, sta
     keep = set(stats.refusal_streak) if stats.systematic else set()
     stats.rejected = [key for _, key in stats.refused if key not in keep]
     if stats.rejected:
-        con.execute(db.sql("ledger_confirm_rejected"), [destination, stats.rejected, run_id])
+        db.run_script(con, "ledger_confirm_rejected",
+                      {"destination": destination, "event_keys": stats.rejected, "run_id": run_id})
 
 
 # Posts in flight at once. Upsales takes 100-200 ms to answer a write; one at a time that caps
@@ -184,8 +196,9 @@ def candidate_batches(con: duckdb_module.DuckDBPyConnection, first: date, last: 
     """
     unknown_to_ledger = con.execute("SELECT count(*) = 0 FROM synced_ledger WHERE destination = ?",
                                     [destination]).fetchone()[0]
-    con.execute(db.sql("ledger_post_queue"), [first, last, destination, unknown_to_ledger,
-                                              [e.strip().lower() for e in only] if only else None])
+    db.run_script(con, "ledger_post_queue", {
+        "first": first, "last": last, "destination": destination, "lookup_first": unknown_to_ledger,
+        "emails": [e.strip().lower() for e in only] if only else None})
     try:
         position = 0
         while True:
@@ -365,15 +378,15 @@ def claim(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any]
     A view Upsales already holds is recorded as posted with its id instead.
     """
     facts = sink.ledger_facts(view, payload)
-    claimed = con.execute(db.sql("ledger_mark_in_flight"), [
-        sink.destination, view["event_key"], view["day"], facts["external_id"], facts["client_id"],
-        facts["contact_id"], facts["score"], facts["value"], facts["form_id"], facts["form_name"], run_id,
-    ]).fetchall()
+    claimed = db.run_script(con, "ledger_mark_in_flight", {
+        "destination": sink.destination, "event_key": view["event_key"], "day": view["day"],
+        **{name: facts[name] for name in LEDGER_FACTS}, "run_id": run_id,
+    }).fetchall()
     if not claimed:  # posted, rejected, or already tried by this run: never a second post
         stats.skipped += 1
         return False
     if existing_id is not None:
-        con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], existing_id, run_id])
+        mark_posted(con, sink.destination, view["event_key"], existing_id, run_id)
         stats.found += 1
         return False
     return True
@@ -403,9 +416,10 @@ def record(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any
             status, outcome = "in_flight", "unconfirmed"
             stats.unconfirmed += 1
             stats.failure(sink.destination, view["event_key"], answer, log)
-        db.run_script(con, "ledger_mark_failed",
-                      [sink.destination, view["event_key"], status, str(answer), run_id, outcome])
+        db.run_script(con, "ledger_mark_failed", {
+            "destination": sink.destination, "event_key": view["event_key"], "status": status,
+            "error": str(answer), "run_id": run_id, "outcome": outcome})
         return
-    con.execute(db.sql("ledger_mark_posted"), [sink.destination, view["event_key"], answer, run_id])
+    mark_posted(con, sink.destination, view["event_key"], answer, run_id)
     stats.accepted(view["queue_position"])
 

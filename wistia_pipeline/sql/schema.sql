@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS matched_views (
 
 CREATE TABLE IF NOT EXISTS filtered_views (
     day               DATE NOT NULL,
-    destination       VARCHAR NOT NULL,    -- 'activities' or 'forms'
+    destination       VARCHAR NOT NULL,    -- a registered destination (sinks/registry.py)
     event_key         VARCHAR NOT NULL,
     received_at       TIMESTAMP,
     email             VARCHAR NOT NULL,

@@ -119,7 +119,8 @@ def funnel(con: duckdb.DuckDBPyConnection, first: date, last: date, destination:
            upto: str = "in_projects", new: int | None = None) -> Funnel:
     """Stage counts of the window for one destination up to stage `upto`, from the stage tables."""
     takes_matched = registry.get(destination).takes == registry.MATCHED
-    row = con.execute(db.sql("funnel"), [first, last, destination, takes_matched]).fetchone()
+    row = db.run_script(con, "funnel", {"first": first, "last": last, "destination": destination,
+                                        "takes_matched": takes_matched}).fetchone()
     counts = Funnel(zip(FUNNEL_STAGES[: FUNNEL_STAGES.index(upto) + 1], row), first, last)
     if counts.get("matched", 0) is None:  # a destination taking converted views does not match
         del counts["matched"]

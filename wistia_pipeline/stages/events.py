@@ -31,6 +31,8 @@ FETCH_THREADS = 4
 QUEUED_PAGES = 16
 # Pages staged per INSERT: one DuckDB round trip per page costs about as much as the page itself.
 PAGES_PER_INSERT = 20
+# A staged page's values, as wistia_events_load_pages.sql names them (one list of each per batch).
+PAGE_FIELDS = ("days", "page_numbers", "pages")
 EVENT_PAGES_STAGING = "CREATE TABLE _wistia_event_pages (day DATE, page_no INTEGER, position INTEGER, raw JSON)"
 # How long a stopping fetch waits for its threads. One blocked in a request (up to the read
 # timeout) is left behind: it is a daemon thread, stops at its next step, and never holds the run.
@@ -125,15 +127,15 @@ def stage_pages(con: duckdb_module.DuckDBPyConnection, pages: Iterable[tuple[dat
     for page in pages:
         batch.append(page)
         if len(batch) == PAGES_PER_INSERT:
-            db.load_pages(con, "wistia_events_load_pages", batch)
+            db.load_pages(con, "wistia_events_load_pages", PAGE_FIELDS, batch)
             batch = []
-    db.load_pages(con, "wistia_events_load_pages", batch)
+    db.load_pages(con, "wistia_events_load_pages", PAGE_FIELDS, batch)
 
 
 def rewrite_events(con: duckdb_module.DuckDBPyConnection, first: date, last: date) -> None:
     """Replace the window's rows of wistia_events with the staged pages (inside `event_staging`)."""
     db.clear_days(con, "wistia_events", first, last)
-    db.run_script(con, "wistia_events", [first, last])
+    db.run_script(con, "wistia_events", {"first": first, "last": last})
 
 
 def load_events(con: duckdb_module.DuckDBPyConnection, client: WistiaClient, first: date, last: date,

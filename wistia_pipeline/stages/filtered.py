@@ -18,7 +18,7 @@ from wistia_pipeline.stages.matched import matched_views
 
 def refresh_medias(con: duckdb_module.DuckDBPyConnection, client: WistiaClient) -> int:
     """Replace the media -> project table from Wistia (pages of 100 medias)."""
-    db.run_script(con, "wistia_medias_staging", [])
+    db.run_script(con, "wistia_medias_staging")
     for page in client.iter_medias():
         db.load_page(con, "wistia_medias_load", page)
     with db.transaction(con):
@@ -51,9 +51,10 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wi
             metadata["wistia_medias"] = refresh_medias(con, client)
             metadata.update(record_calls(con, context.run.run_id, "filtered_views", "wistia", client.session))
         enabled = registry.enabled(settings)
-        db.rewrite_days(con, "filtered_views", first, last, [
-            settings.min_percent_watched, list(settings.wistia_projects),
-            registry.taking(registry.MATCHED, enabled), registry.taking(registry.CONVERTED, enabled)])
+        db.rewrite_days(con, "filtered_views", first, last, {
+            "min_percent": settings.min_percent_watched, "projects": list(settings.wistia_projects),
+            "matched_destinations": registry.taking(registry.MATCHED, enabled),
+            "converted_destinations": registry.taking(registry.CONVERTED, enabled)})
         metadata.update(table_metadata(con, "filtered_views", first, last))
         metadata.update(rejection_counts(con, "filtered_views", first, last))
         metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in enabled}))

@@ -50,7 +50,7 @@ def build_sinks(settings: Settings, client: UpsalesClient, con: duckdb_module.Du
 
 def unresolved(con: duckdb_module.DuckDBPyConnection, destination: str) -> list[tuple[str, date, str]]:
     """(status, day, event_key) of queued or in-flight rows whose view no run can post now."""
-    return con.execute(db.sql("ledger_unresolved"), [destination]).fetchall()
+    return db.run_script(con, "ledger_unresolved", {"destination": destination}).fetchall()
 
 
 class SyncConfig(dg.Config):
@@ -184,7 +184,8 @@ def post_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPy
         context.log.warning(
             f"{destination}: {len(stuck)} queued or unconfirmed views are not in filtered_views "
             f"(first: {stuck[0][2]} of {stuck[0][1]}); a sync of their days settles them")
-    db.run_script(con, "view_outcomes", [first, last, [destination], run_id])
+    db.run_script(con, "view_outcomes", {"first": first, "last": last, "destinations": [destination],
+                                         "run_id": run_id})
     metadata.update(ledger_totals(con, destination))
     metadata.update(funnel_metadata({destination: counts}))
     metadata[f"posted_this_run/{destination}"] = dg.MetadataValue.md(posted_preview(con, run_id, destination))

@@ -41,12 +41,13 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
     """
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     fresh_since = now - timedelta(minutes=refresh_minutes)
-    db.run_script(con, "upsales_contacts_staging", [])
+    cached = {"first": first, "last": last, "fresh_since": fresh_since}
+    db.run_script(con, "upsales_contacts_staging")
     stats = {"emails_looked_up": 0, "domains_looked_up": 0, "contacts_fetched": 0, "emails_from_cache": 0}
 
-    filters = [min_percent, list(projects), list(destinations)]
-    con.execute(db.sql("lookup_views"), [first, last, *filters])
-    con.execute(db.sql("lookup_emails_to_ask"), [fresh_since])
+    db.run_script(con, "lookup_views", {"first": first, "last": last, "min_percent": min_percent,
+                                        "projects": list(projects), "matched_destinations": list(destinations)})
+    db.run_script(con, "lookup_emails_to_ask", {"fresh_since": fresh_since})
 
     def email_stream():
         """The emails to ask, a thousand at a time (keyset reads of the temp table, which only
@@ -64,11 +65,11 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
         stats["contacts_fetched"] += len(page)
     with db.transaction(con):
         con.execute("INSERT INTO _asked SELECT asked FROM _emails_to_ask")
-        db.run_script(con, "lookup_save", ["email"])
+        db.run_script(con, "lookup_save", {"kind": "email"})
         con.execute("DELETE FROM _asked")
-    db.run_script(con, "lookup_stage_cached", [first, last, fresh_since])
+    db.run_script(con, "lookup_stage_cached", cached)
 
-    con.execute(db.sql("lookup_domains_to_ask"), [fresh_since])
+    db.run_script(con, "lookup_domains_to_ask", {"fresh_since": fresh_since})
     domains = [row[0] for row in con.execute("SELECT asked FROM _domains_to_ask ORDER BY 1").fetchall()]
     for domain in domains:
         con.execute("DELETE FROM _upsales_contacts")
@@ -77,10 +78,10 @@ def fetch_contacts(con: duckdb_module.DuckDBPyConnection, client: UpsalesClient,
             stats["contacts_fetched"] += len(page)
         with db.transaction(con):  # one domain's answer at a time: a failure later keeps it
             con.execute("INSERT INTO _asked VALUES (?)", [domain])
-            db.run_script(con, "lookup_save", ["domain"])
+            db.run_script(con, "lookup_save", {"kind": "domain"})
             con.execute("DELETE FROM _asked")
         stats["domains_looked_up"] += 1
-    db.run_script(con, "lookup_stage_cached", [first, last, fresh_since])
+    db.run_script(con, "lookup_stage_cached", cached)
     con.execute("DELETE FROM upsales_lookups AS k WHERE k.looked_up_at < ? AND NOT EXISTS ("
                 "SELECT 1 FROM converted_views AS v WHERE v.day BETWEEN ? AND ? "
                 "AND k.asked IN (v.email_lower, v.email_domain))",
@@ -122,7 +123,7 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
                                    min_percent=settings.min_percent_watched, projects=settings.wistia_projects,
                                    destinations=matching)
             stats.update(record_calls(con, context.run.run_id, "matched_views", "upsales", calls))
-            db.rewrite_days(con, "matched_views", first, last, [matching])
+            db.rewrite_days(con, "matched_views", first, last, {"matched_destinations": matching})
         else:  # no destination takes matched views (forms only): nothing to match, no look-ups
             with db.transaction(con):
                 db.clear_days(con, "matched_views", first, last)

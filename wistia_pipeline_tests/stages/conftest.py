@@ -19,7 +19,7 @@ class StageDb:
     def __init__(self) -> None:
         self.con = db.prepare(duckdb.connect(":memory:"))
         self.con.execute("CREATE TEMP TABLE _wistia_event_pages (day DATE, page_no INTEGER, position INTEGER, raw JSON)")
-        db.run_script(self.con, "upsales_contacts_staging", [])
+        db.run_script(self.con, "upsales_contacts_staging")
 
     def events(self, *pages: list[dict], day: date = DAY) -> None:
         self.con.execute("DELETE FROM _wistia_event_pages")  # each run stages its own pages
@@ -39,10 +39,12 @@ class StageDb:
             destinations: tuple = ("activities",)) -> None:
         for script in scripts:
             extra = {
-                "filtered_views": [min_percent, list(projects), registry.taking(registry.MATCHED, destinations),
-                                   registry.taking(registry.CONVERTED, destinations)],
-                "matched_views": [registry.taking(registry.MATCHED, destinations) or ["activities"]],
-            }.get(script, [])
+                "filtered_views": {"min_percent": min_percent, "projects": list(projects),
+                                   "matched_destinations": registry.taking(registry.MATCHED, destinations),
+                                   "converted_destinations": registry.taking(registry.CONVERTED, destinations)},
+                "matched_views": {"matched_destinations": registry.taking(registry.MATCHED, destinations)
+                                  or ["activities"]},
+            }.get(script, {})
             db.rewrite_days(self.con, script, day, day, extra)
 
     def rows(self, query: str, *params) -> list[tuple]:

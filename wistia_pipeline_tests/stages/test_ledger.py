@@ -80,7 +80,8 @@ def test_posts_each_view_once_and_records_the_upsales_id(ready):
     assert ledger(ready) == {"anna": ("posted", "100"), "someone": ("posted", "101"), "erik": ("posted", "102")}
     again = post_new_views(ready.con, sink, DAY, DAY, "run-2", LOG)
     assert (again["new"], again["posted"], len(upsales.events)) == (0, 0, 3)
-    db.run_script(ready.con, "view_outcomes", [DAY, DAY, ["activities"], "run-2"])
+    db.run_script(ready.con, "view_outcomes", {"first": DAY, "last": DAY, "destinations": ["activities"],
+                                               "run_id": "run-2"})
     assert set(ready.rows("SELECT outcome FROM view_outcomes")) == {("already_synced",)}
 
 
@@ -110,7 +111,8 @@ def test_transient_failure_is_retried_by_the_next_run_and_permanent_one_is_not(r
     stats = post_new_views(ready.con, sink, DAY, DAY, "run-1", LOG)
     assert (stats["posted"], stats["failed"], stats["rejected"]) == (1, 1, 1)
     assert ledger(ready)["erik"][0] == "in_flight" and ledger(ready)["someone"][0] == "rejected"
-    db.run_script(ready.con, "view_outcomes", [DAY, DAY, ["activities"], "run-1"])
+    db.run_script(ready.con, "view_outcomes", {"first": DAY, "last": DAY, "destinations": ["activities"],
+                                               "run_id": "run-1"})
     outcomes = dict(ready.rows("SELECT event_key, outcome || ':' || coalesce(reason, '') FROM view_outcomes"))
     assert outcomes == {"anna": "synced:", "erik": "failed:post_unconfirmed", "someone": "failed:rejected_by_upsales"}
     upsales.fail.clear()
@@ -137,7 +139,8 @@ def test_outcomes_give_every_view_one_reason(ready):
     ])
     ready.run("converted_views", "matched_views", "filtered_views")
     post_new_views(ready.con, MarketingEventSink(FakeUpsales(), SETTINGS), DAY, DAY, "run-1", LOG)
-    db.run_script(ready.con, "view_outcomes", [DAY, DAY, ["activities"], "run-1"])
+    db.run_script(ready.con, "view_outcomes", {"first": DAY, "last": DAY, "destinations": ["activities"],
+                                               "run_id": "run-1"})
     outcomes = dict(ready.rows("SELECT event_key, coalesce(reason, outcome) FROM view_outcomes"))
     assert outcomes == {"anon": "not_converted", "bad": "invalid_email", "gmail": "personal_domain", "anna": "synced"}
 

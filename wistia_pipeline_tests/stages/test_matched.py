@@ -91,6 +91,7 @@ def test_domain_lookup_list_skips_exact_matches_and_personal_domains(stage_db):
     stage_db.run("converted_views")
     from wistia_pipeline import db
     # Never asked: each company domain of a view with no exact contact is due, whatever its age.
-    stage_db.con.execute(db.sql("lookup_views"), [DAY, DAY, 0.0, [], ["activities"]])
-    stage_db.con.execute(db.sql("lookup_domains_to_ask"), [datetime(2000, 1, 1)])
+    db.run_script(stage_db.con, "lookup_views", {"first": DAY, "last": DAY, "min_percent": 0.0, "projects": [],
+                                                 "matched_destinations": ["activities"]})
+    db.run_script(stage_db.con, "lookup_domains_to_ask", {"fresh_since": datetime(2000, 1, 1)})
     assert stage_db.con.execute("SELECT asked FROM _domains_to_ask").fetchall() == [("nordkraft.se",)]

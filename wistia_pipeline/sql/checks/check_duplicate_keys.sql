@@ -1,17 +1,21 @@
--- Event keys that appear more than once on one day of a stage table ($1 = the table's name,
--- $2..$3 = days); filtered_views per destination. The first 10, each row with the total.
+-- Event keys that appear more than once on one day of a stage table; filtered_views per
+-- destination. The first 10, each row with the total.
+-- Parameters:
+--   $table: the stage table's name (one of db.STAGE_TABLES)
+--   $first: the first day
+--   $last: the last day
 WITH stage_keys AS (
     SELECT day, '*' AS destination, event_key FROM wistia_events
-    WHERE $1 = 'wistia_events' AND day BETWEEN $2 AND $3 AND event_key IS NOT NULL
+    WHERE $table = 'wistia_events' AND day BETWEEN $first AND $last AND event_key IS NOT NULL
     UNION ALL
     SELECT day, '*', event_key FROM converted_views
-    WHERE $1 = 'converted_views' AND day BETWEEN $2 AND $3
+    WHERE $table = 'converted_views' AND day BETWEEN $first AND $last
     UNION ALL
     SELECT day, '*', event_key FROM matched_views
-    WHERE $1 = 'matched_views' AND day BETWEEN $2 AND $3
+    WHERE $table = 'matched_views' AND day BETWEEN $first AND $last
     UNION ALL
     SELECT day, destination, event_key FROM filtered_views
-    WHERE $1 = 'filtered_views' AND day BETWEEN $2 AND $3
+    WHERE $table = 'filtered_views' AND day BETWEEN $first AND $last
 ),
 duplicates AS (
     SELECT day, destination, event_key, count(*) AS copies

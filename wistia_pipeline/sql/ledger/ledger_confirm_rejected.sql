@@ -1,5 +1,10 @@
--- Refusals that turn out to be the view's own ($1 destination, $2 their event_keys, $3 run_id):
--- Upsales accepted other views of the same run, so these stay refused until `retry` re-offers them.
+-- Refusals that turn out to be the view's own: Upsales accepted other views of the same run, so
+-- these stay refused until `retry` re-offers them.
+-- Parameters:
+--   $destination: the destination (sinks/registry.py)
+--   $event_keys: the refused views' event_keys (a list)
+--   $run_id: this run's id
 UPDATE synced_ledger
 SET status = 'rejected'
-WHERE destination = $1 AND list_contains($2::VARCHAR[], event_key) AND status = 'pending' AND run_id = $3;
+WHERE destination = $destination AND list_contains($event_keys::VARCHAR[], event_key) AND status = 'pending'
+  AND run_id = $run_id;

@@ -1,14 +1,25 @@
--- Claim a view for posting ($1 destination, $2 event_key, $3 day, $4 external_id, $5 client_id,
--- $6 contact_id, $7 score, $8 value, $9 form_id, $10 form_name, $11 run_id): the intent is
--- recorded before the request leaves. The unique key (destination, event_key) lets only one run
--- hold a view: a queued (`pending`) row is taken, or a new row inserted, or a row an earlier run
--- left in flight (and this run found absent in Upsales) is taken over. A row already posted or
--- rejected, or in flight for this same run, is left alone and nothing is returned: the caller
--- must not post.
+-- Claim a view for posting: the intent is recorded before the request leaves. The unique key
+-- (destination, event_key) lets only one run hold a view: a queued (`pending`) row is taken, or a
+-- new row inserted, or a row an earlier run left in flight (and this run found absent in Upsales)
+-- is taken over. A row already posted or rejected, or in flight for this same run, is left alone
+-- and nothing is returned: the caller must not post.
+-- Parameters:
+--   $destination: the destination (sinks/registry.py)
+--   $event_key: the view
+--   $day: the view's day
+--   $external_id: the post's externalId (the sink's ledger_facts, as the next six)
+--   $client_id: the Upsales account (NULL where it does not apply)
+--   $contact_id: the Upsales contact (NULL where it does not apply)
+--   $score: the activity's score (NULL where it does not apply)
+--   $value: what was posted, in one line
+--   $form_id: forms: the Upsales form the view goes to (else NULL)
+--   $form_name: forms: that form's name (else NULL)
+--   $run_id: this run's id
 INSERT INTO synced_ledger
     (destination, event_key, day, status, external_id, client_id, contact_id, score, value,
      form_id, form_name, attempts, first_seen_at, run_id)
-VALUES ($1, $2, $3, 'in_flight', $4, $5, $6, $7, $8, $9, $10, 1, now() AT TIME ZONE 'UTC', $11)
+VALUES ($destination, $event_key, $day, 'in_flight', $external_id, $client_id, $contact_id, $score, $value,
+        $form_id, $form_name, 1, now() AT TIME ZONE 'UTC', $run_id)
 ON CONFLICT (destination, event_key) DO UPDATE SET
     status = 'in_flight',
     attempts = synced_ledger.attempts + 1,

@@ -1,5 +1,7 @@
--- The ledger rows of some views ($1 = their event_keys), every destination.
+-- The ledger rows of some views, every destination.
+-- Parameters:
+--   $event_keys: the views' event_keys (a list)
 SELECT *
 FROM synced_ledger
-WHERE list_contains($1::VARCHAR[], event_key)
+WHERE list_contains($event_keys::VARCHAR[], event_key)
 ORDER BY event_key, destination;

@@ -1,16 +1,19 @@
--- Converted views ($1 = first day, $2 = last day): views that carry a Turnstile email.
+-- Converted views: views that carry a Turnstile email.
 -- Converted = conversion_data.email non-empty, or conversion_type non-empty and email non-empty;
 -- the email is conversion_data.email when present, else email, trimmed (the macros
 -- turnstile_email and viewer_email, schema.sql). Reasons, first that
 -- applies: missing_event_key / invalid_received_at (unusable input), not_converted,
 -- invalid_email (syntax), invalid_percent_viewed (null, not a number, outside 0..1).
+-- Parameters:
+--   $first: the first day
+--   $last: the last day
 CREATE OR REPLACE TEMP TABLE _converted_candidates AS
 SELECT
     e.day, e.event_key, e.received_at, e.first_name, e.last_name, e.percent_viewed, e.media_id,
     e.media_name, e.iframe_heatmap_url, e.input_problem,
     turnstile_email(e.conversion_email, e.email, e.conversion_type) AS turnstile_email
 FROM wistia_events AS e
-WHERE e.day BETWEEN $1 AND $2;
+WHERE e.day BETWEEN $first AND $last;
 
 -- Once per distinct email; the Python check only for what the plain pattern does not vouch for.
 CREATE OR REPLACE TEMP TABLE _email_validity AS

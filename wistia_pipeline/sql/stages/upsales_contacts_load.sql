@@ -1,4 +1,6 @@
--- Stage one page of Upsales contacts ($1 = the page as JSON text) for matching.
+-- Stage one page of Upsales contacts for matching.
+-- Parameters:
+--   $page: the page as JSON text
 INSERT INTO _upsales_contacts (id, email_lower, email_domain, name, active, mod_date, client_id, client_name)
 SELECT
     TRY_CAST(value ->> 'id' AS BIGINT)                               AS id,
@@ -10,4 +12,4 @@ SELECT
     TRY_CAST(value ->> 'modDate' AS TIMESTAMPTZ) AT TIME ZONE 'UTC'  AS mod_date,
     TRY_CAST(value -> 'client' ->> 'id' AS BIGINT)                   AS client_id,
     value -> 'client' ->> 'name'                                     AS client_name
-FROM json_each($1);
+FROM json_each($page);

@@ -1,4 +1,8 @@
--- Type the staged Wistia pages into wistia_events for days $1..$2 (the window).
+-- Type the staged Wistia pages into wistia_events for the window's days.
+-- Parameters:
+--   $first: the window's first day
+--   $last: the window's last day
+--
 -- Each view's day is the UTC day of its `received_at` (the day Wistia was asked for only when
 -- received_at does not parse): a view is never dated a day off, whatever Wistia's days are. The
 -- pages may hold days beyond the window (WISTIA_EXTRA_DAYS, for an account whose Wistia days are
@@ -63,22 +67,23 @@ FROM typed
 WHERE coalesce(CAST(received_at AS DATE), asked_day) BETWEEN first_day AND last_day;
 
 INSERT INTO wistia_events
-SELECT * EXCLUDE (page_no, position) FROM _typed_wistia_events($1, $2, true);
+SELECT * EXCLUDE (page_no, position) FROM _typed_wistia_events($first, $last, true);
 
 CREATE OR REPLACE TEMP TABLE _wistia_duplicate_keys AS
 SELECT day, event_key
 FROM wistia_events
-WHERE day BETWEEN $1 AND $2
+WHERE day BETWEEN $first AND $last
 GROUP BY day, event_key
 HAVING count(*) > 1;
 
 DELETE FROM wistia_events
-WHERE day BETWEEN $1 AND $2 AND (day, event_key) IN (SELECT (day, event_key) FROM _wistia_duplicate_keys);
+WHERE day BETWEEN $first AND $last
+  AND (day, event_key) IN (SELECT (day, event_key) FROM _wistia_duplicate_keys);
 
 -- Only when there are duplicates is the staging read again (`wanted` is false otherwise).
 INSERT INTO wistia_events
 SELECT * EXCLUDE (page_no, position)
-FROM _typed_wistia_events($1, $2, EXISTS (SELECT 1 FROM _wistia_duplicate_keys))
+FROM _typed_wistia_events($first, $last, EXISTS (SELECT 1 FROM _wistia_duplicate_keys))
 WHERE (day, event_key) IN (SELECT (day, event_key) FROM _wistia_duplicate_keys)
 QUALIFY row_number() OVER (PARTITION BY day, event_key ORDER BY percent_viewed DESC NULLS LAST, page_no, position) = 1;
 
