@@ -152,8 +152,8 @@ class PostgresServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def require_bindir() -> Path:
+    """PostgreSQL's programs, else skip the test (off CI) or fail it (CI)."""
     bindir = find_bindir()
     if bindir is None:
         reason = ("PostgreSQL's programs (initdb, pg_ctl, createdb) were not found in "
@@ -161,7 +161,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         if in_ci():
             pytest.fail(f"{reason}; in CI (CI=true) they must be there", pytrace=False)
         pytest.skip(reason)
-    server = PostgresServer(bindir)
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(require_bindir())
     try:
         yield server.start()
     finally:
