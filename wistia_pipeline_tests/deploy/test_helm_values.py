@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from wistia_pipeline.alerts import WEBSERVER_URL_ENV
 from wistia_pipeline.settings import VARIABLES
 from wistia_pipeline_tests.automation.conftest import REPO
 
@@ -89,7 +90,7 @@ def test_the_duckdb_volume_is_shared_by_the_code_server_and_every_run_pod(deploy
 
 def test_tokens_come_from_kubernetes_secrets_and_the_plain_env_holds_known_settings(deployment):
     assert [s["name"] for s in deployment["envSecrets"]] == ["wistia-pipeline-tokens"]
-    known = {v.name for v in VARIABLES}
+    known = {v.name for v in VARIABLES} | {WEBSERVER_URL_ENV}
     assert set(deployment["env"]) <= known
     assert not set(deployment["env"]) & SECRET_SETTINGS
     text = (DEPLOY / "helm" / "values.yaml").read_text()
@@ -132,3 +133,6 @@ def test_the_webserver_is_not_exposed_and_only_the_proxy_reaches_it():
     upstream = f'"http://{RELEASE}-webserver.wistia.svc.cluster.local:{webserver["service"]["port"]}/"'
     assert f"upstreams = [ {upstream} ]" in proxy["config"]["configFile"]
     assert proxy["ingress"]["enabled"] is True  # the one way in: through the proxy's login
+    # Alerts link to runs through the proxy's address.
+    [host] = proxy["ingress"]["hosts"]
+    assert VALUES["dagster-user-deployments"]["deployments"][0]["env"][WEBSERVER_URL_ENV] == f"https://{host}"
