@@ -1,4 +1,5 @@
-"""Shared fixtures: a running sandbox, and an environment pointing the pipeline at it."""
+"""Shared fixtures: a running sandbox, and an environment pointing the pipeline at it; a PostgreSQL
+server of the session's own (postgres.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from wistia_pipeline.sandbox import Sandbox, load_demo
+from wistia_pipeline_tests.postgres import postgres_db, postgres_server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
