@@ -16,8 +16,10 @@ from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
 from wistia_pipeline.stages.ledger import synced_ledger
 from wistia_pipeline.stages.matched import matched_views
+from wistia_pipeline.stages.medias import wistia_medias
 
-ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger]
+# The five stages (daily partitions) and the media list the filter reads whole (unpartitioned).
+ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger, wistia_medias]
 
 
 def build_resources() -> dict[str, object]:
@@ -51,7 +53,7 @@ def build_defs() -> dg.Definitions:
         schedules=[wistia_sync_every_20_minutes],
         sensors=[alert_on_run_failure],
         resources=build_resources(),
-        # Every job's executor (the sync job's, a UI materialization's): the chain is five
+        # Every job's executor (the sync job's, a UI materialization's): the chain is six
         # sequential steps sharing one DuckDB file, so running them in the run's own process saves
         # a Python start-up per step (seconds each on a small machine) and changes nothing else;
         # the `wistia_duckdb` pool still makes steps of concurrent runs take turns.
