@@ -14,12 +14,13 @@ from wistia_pipeline.settings import PipelineSettings, database_path, value_or_d
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
+from wistia_pipeline.stages.form_registry import upsales_forms
 from wistia_pipeline.stages.ledger import synced_ledger
 from wistia_pipeline.stages.matched import matched_views
 from wistia_pipeline.stages.medias import wistia_medias
 
-# The five stages (daily partitions) and the media list the filter reads whole (unpartitioned).
-ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger, wistia_medias]
+# The five stages (daily partitions) and the two tables they read whole (unpartitioned).
+ASSETS = [wistia_events, converted_views, matched_views, filtered_views, synced_ledger, wistia_medias, upsales_forms]
 
 
 def build_resources() -> dict[str, object]:
@@ -53,7 +54,7 @@ def build_defs() -> dg.Definitions:
         schedules=[wistia_sync_every_20_minutes],
         sensors=[alert_on_run_failure],
         resources=build_resources(),
-        # Every job's executor (the sync job's, a UI materialization's): the chain is six
+        # Every job's executor (the sync job's, a UI materialization's): the chain is seven
         # sequential steps sharing one DuckDB file, so running them in the run's own process saves
         # a Python start-up per step (seconds each on a small machine) and changes nothing else;
         # the `wistia_duckdb` pool still makes steps of concurrent runs take turns.

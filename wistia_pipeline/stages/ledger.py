@@ -54,7 +54,7 @@ class SyncConfig(dg.Config):
 
 @dg.asset(
     **STAGE_ASSET_ARGS,
-    deps=[filtered_views],
+    deps=[filtered_views, "upsales_forms"],
     description=(
         "The ledger of what is sent to Upsales: one row per (destination, event_key) with the "
         "status (pending, in_flight, posted, rejected), the Upsales id, the posted text and the run. "
