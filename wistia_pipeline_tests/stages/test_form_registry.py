@@ -3,13 +3,14 @@ Upsales call; the forms sink still finds or creates a form when a view is first 
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 import dagster as dg
 import duckdb
 import pytest
 
-from wistia_pipeline import db
+from wistia_pipeline import db, run_health
 from wistia_pipeline.cli import run_sync
 from wistia_pipeline.definitions import ASSETS, build_resources, defs
 from wistia_pipeline.stages.common import DUCKDB_POOL
@@ -26,8 +27,8 @@ REGISTRY = [
 ]
 
 
-def materialize() -> dg.ExecuteInProcessResult:
-    return dg.materialize([upsales_forms], resources=build_resources())
+def materialize(**options) -> dg.ExecuteInProcessResult:
+    return dg.materialize([upsales_forms], resources=build_resources(), **options)
 
 
 def metadata_of(materialization: dg.AssetMaterialization) -> dict:
@@ -49,6 +50,13 @@ def test_the_asset_is_unpartitioned_in_the_group_and_pool_and_synced_ledger_depe
     assert {d.asset_key for d in synced_ledger.specs_by_key[synced_ledger.key].deps} == {
         filtered_views.key, upsales_forms.key}
     assert upsales_forms in ASSETS
+
+
+def test_its_step_tags_the_run_with_its_process(pipeline_env):
+    """It may be a run's first step (a UI selection): a run whose process is gone is then found."""
+    with dg.instance_for_test() as instance:
+        result = materialize(instance=instance)
+        assert instance.get_run_by_id(result.run_id).tags[run_health.PID_TAG] == str(os.getpid())
 
 
 def test_with_forms_off_it_calls_no_one(pipeline_env, sandbox):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import os
+
 import dagster as dg
 import duckdb
 import pytest
 
+from wistia_pipeline import run_health
 from wistia_pipeline.automation import range_tags
 from wistia_pipeline.definitions import ASSETS, build_resources, defs
 from wistia_pipeline.stages.common import DUCKDB_POOL
@@ -64,6 +67,14 @@ def test_the_asset_is_unpartitioned_in_the_group_and_pool_and_filtered_views_dep
     assert {d.asset_key for d in filtered_views.specs_by_key[filtered_views.key].deps} == {
         matched_views.key, wistia_medias.key}
     assert wistia_medias in ASSETS
+
+
+def test_its_step_tags_the_run_with_its_process(medias):
+    """It may be a run's first step (a UI selection): a run whose process is gone is then found."""
+    with dg.instance_for_test() as instance:
+        result = materialize(wistia_medias, instance=instance)
+        assert result.success
+        assert instance.get_run_by_id(result.run_id).tags[run_health.PID_TAG] == str(os.getpid())
 
 
 def test_the_project_filter_refreshes_the_table_in_one_wistia_call(medias, sandbox, monkeypatch):
