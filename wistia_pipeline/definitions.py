@@ -14,12 +14,16 @@ from wistia_pipeline.settings import PipelineSettings, database_path, value_or_d
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
+from wistia_pipeline.stages.form_registry import upsales_forms
 from wistia_pipeline.stages.ledger import build_synced_ledger
 from wistia_pipeline.stages.matched import matched_views
+from wistia_pipeline.stages.medias import wistia_medias
 
 # The stages before the ledger; the ledger is built with the definitions, a post step per
 # destination registered by then (a plug-in's, a test's).
 STAGES = [wistia_events, converted_views, matched_views, filtered_views]
+# The two tables the stages read whole (unpartitioned): the project filter's and the form policy's.
+TABLES = [wistia_medias, upsales_forms]
 
 
 def build_resources() -> dict[str, object]:
@@ -47,7 +51,7 @@ def build_resources() -> dict[str, object]:
 def build_defs() -> dg.Definitions:
     """Definitions bound to the current environment (the CLI calls it after reading `.env`)."""
     return dg.Definitions(
-        assets=[*STAGES, build_synced_ledger()],
+        assets=[*STAGES, build_synced_ledger(), *TABLES],
         asset_checks=CHECKS,
         jobs=[sync_job],
         schedules=[wistia_sync_every_20_minutes],

@@ -54,9 +54,10 @@ def test_the_cli_and_the_assets_read_the_start_from_dotenv(tmp_path: Path):
     code = (
         "import sys; from wistia_pipeline import cli; from dotenv import load_dotenv; load_dotenv('.env');"
         "from wistia_pipeline.definitions import defs;"
-        "print({str(a.partitions_def.start.date()) for a in defs.assets})"
+        "print({str(a.partitions_def.start.date()) for a in defs.assets if a.partitions_def},"
+        "      sorted(a.key.to_user_string() for a in defs.assets if not a.partitions_def))"
     )
     assets = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert assets.returncode == 0, assets.stderr
-    assert assets.stdout.strip() == "{'2026-06-01'}"
+    assert assets.stdout.strip() == "{'2026-06-01'} ['upsales_forms', 'wistia_medias']"  # and two unpartitioned

@@ -148,7 +148,8 @@ CREATE TABLE IF NOT EXISTS upsales_forms (
     recorded_at TIMESTAMP NOT NULL
 );
 
--- Wistia medias with their project, refreshed by the filter stage when it needs projects.
+-- Wistia medias with their project: the asset wistia_medias (stages/medias.py), refreshed whole
+-- when a setting reads the projects (the project filter, FORM_POLICY=project).
 CREATE TABLE IF NOT EXISTS wistia_medias (
     hashed_id         VARCHAR PRIMARY KEY,
     name              VARCHAR,

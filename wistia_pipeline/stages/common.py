@@ -28,7 +28,15 @@ GROUP = "wistia_to_upsales"
 # Every asset that writes the DuckDB file runs in this pool (size 1, see dagster.yaml), so a
 # scheduled run, a UI materialization and a backfill take turns instead of meeting a file lock.
 DUCKDB_POOL = "wistia_duckdb"
-
+# Every asset's: the group (the sync job selects it), the pool, the kind; the stages add their
+# partitions (below).
+TABLE_ASSET_ARGS: dict[str, Any] = dict(group_name=GROUP, pool=DUCKDB_POOL, kinds={"duckdb"})
+# The unpartitioned assets (wistia_medias, upsales_forms): one table for every day. Their steps
+# run after the stages ready with them, just before the stage that reads them, where that work
+# was done before they were assets: a run's first step is still wistia_events (a run that cannot
+# open the DuckDB file or read Wistia fails there first), and the matched stage's look-ups, which
+# read wistia_medias as a hint, ask Upsales what they asked before.
+UNPARTITIONED_ASSET_ARGS: dict[str, Any] = dict(TABLE_ASSET_ARGS, op_tags={"dagster/priority": "-1"})
 
 
 def partitions_start(env: Mapping[str, str] | None = None) -> date:
@@ -51,9 +59,7 @@ def _stage_definitions() -> dict[str, Any]:
             partitions_def=partitions,
             # One run covers a whole range of days (the lookback window, a backfill) in one pass.
             backfill_policy=dg.BackfillPolicy.single_run(),
-            group_name=GROUP,
-            pool=DUCKDB_POOL,
-            kinds={"duckdb"},
+            **TABLE_ASSET_ARGS,
         ),
     }
 

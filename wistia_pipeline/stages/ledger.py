@@ -38,6 +38,7 @@ from wistia_pipeline.stages.common import (
 from wistia_pipeline.stages.filtered import filtered_views
 
 SYNCED_LEDGER = dg.AssetKey("synced_ledger")
+UPSALES_FORMS = dg.AssetKey("upsales_forms")
 CALLS_STEP = "synced_ledger"  # run_calls' step: doctor projects a run's Upsales calls from it
 
 
@@ -76,7 +77,7 @@ StepResult = dict[str, Any]
 
 @dg.op(
     pool=DUCKDB_POOL,
-    ins={"filtered_views": dg.In(dg.Nothing)},
+    ins={"filtered_views": dg.In(dg.Nothing), "upsales_forms": dg.In(dg.Nothing)},
     description="Queue every enabled destination's new candidates (before any call to Upsales, so an "
                 "outage cannot keep a view from being queued), then check the API key: a rejected key "
                 "stops the run before anything is posted.",
@@ -279,7 +280,9 @@ def build_synced_ledger() -> dg.AssetsDefinition:
 
     @dg.graph_asset(
         name=SYNCED_LEDGER.path[-1],
-        ins={"filtered_views": dg.AssetIn(key=filtered_views.key, dagster_type=dg.Nothing)},
+        ins={"filtered_views": dg.AssetIn(key=filtered_views.key, dagster_type=dg.Nothing),
+             # The forms the form policy posts to (stages/form_registry.py).
+             "upsales_forms": dg.AssetIn(key=UPSALES_FORMS, dagster_type=dg.Nothing)},
         config=dg.ConfigMapping(config_fn=every_step, config_schema=SyncConfig.to_config_schema()),
         description=(
             "The ledger of what is sent to Upsales: one row per (destination, event_key) with the "
@@ -292,8 +295,8 @@ def build_synced_ledger() -> dg.AssetsDefinition:
         ),
         **args,
     )
-    def synced_ledger(filtered_views):
-        queued = queue_views(filtered_views)
+    def synced_ledger(filtered_views, upsales_forms):
+        queued = queue_views(filtered_views=filtered_views, upsales_forms=upsales_forms)
         return record_outcomes(queued, [step(queued) for step in steps])
 
     return synced_ledger

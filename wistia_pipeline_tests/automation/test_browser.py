@@ -1,5 +1,6 @@
-"""The Dagster UI in a real browser (Playwright driving Debian's Chromium): the five assets in the
-lineage graph, and the latest materialization of filtered_views with its funnel and preview.
+"""The Dagster UI in a real browser (Playwright driving Debian's Chromium): the seven assets in the
+lineage graph (the five stages and the two tables they read), and the latest materialization of
+filtered_views with its funnel and preview.
 
 A screenshot of the asset graph goes to docs/asset-graph.png when that file is missing or
 UPDATE_SCREENSHOTS=1 is set, so ordinary test runs leave the work tree alone.
@@ -21,7 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ASSETS = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger"]
+ASSETS = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger",
+          "wistia_medias", "upsales_forms"]
 SCREENSHOT = REPO / "docs" / "asset-graph.png"
 TIMEOUT_MS = 60_000
 
@@ -43,8 +45,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    # Wide enough that the graph shows each asset's full card (status, checks, partitions).
-    context = browser.new_context(viewport={"width": 1920, "height": 600})
+    # Wide and tall enough that the graph shows each asset's full card (status, checks, partitions):
+    # the five stages in a row, the two tables under the stages that read them.
+    context = browser.new_context(viewport={"width": 1920, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -53,7 +56,7 @@ def page(browser):
         context.close()
 
 
-def test_the_asset_graph_shows_the_five_stages(dagster_dev, lookback_run, page):
+def test_the_asset_graph_shows_the_seven_assets(dagster_dev, lookback_run, page):
     from playwright.sync_api import expect
 
     assert lookback_run.status == "SUCCESS"

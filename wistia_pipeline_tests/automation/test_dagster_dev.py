@@ -1,22 +1,26 @@
 """The real webserver and daemon (`dagster dev`) against the sandbox: a run launched through the
-GraphQL API syncs the lookback window, and a backfill of a missed past range posts exactly the
-views that were missed, and nothing when it is run again."""
+GraphQL API syncs the lookback window; a backfill of a missed past range, launched as the UI's
+Materialize dialog launches it, posts exactly the views that were missed, and nothing when it is
+run again: from the job's page one run of the seven assets, from the asset group's page an asset
+backfill that runs the two unpartitioned tables in a run of their own."""
 
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
-from wistia_pipeline.automation import RANGE_END_TAG, RANGE_START_TAG
+from wistia_pipeline.automation import RANGE_END_TAG, RANGE_START_TAG, SYNC_JOB_NAME
 from wistia_pipeline.rules import external_id
-from wistia_pipeline_tests.automation.conftest import DONE, RUN_TIMEOUT, days_ago, wait_for
+from wistia_pipeline_tests.automation.conftest import DONE, LOCATION, RUN_TIMEOUT, days_ago, wait_for
 from wistia_pipeline_tests.factories import event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-ASSETS = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger"]
+STAGES = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger"]
+TABLES = ["wistia_medias", "upsales_forms"]  # unpartitioned
+ASSETS = STAGES + TABLES
 
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
@@ -33,7 +37,7 @@ query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename ...
 BACKFILL_RUNS = """
 query($id: String!) {
   runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
-    __typename ... on Runs { results { runId status tags { key value } } }
+    __typename ... on Runs { results { runId status tags { key value } assetSelection { path } } }
   }
 }"""
 
@@ -42,13 +46,17 @@ def activity_ids(dev) -> list[str]:
     return [e["externalId"] for e in dev.sandbox.upsales.events]
 
 
-def launch_backfill(dev, first: date, last: date) -> str:
-    """An asset backfill of the whole chain over first..last, as the UI's Materialize dialog makes."""
-    partitions = {"range": {"start": first.isoformat(), "end": last.isoformat()}}
-    data = dev.graphql(LAUNCH_BACKFILL, {"params": {
-        "partitionsByAssets": [{"assetKey": {"path": [name]}, "partitions": partitions} for name in ASSETS],
-        "title": f"missed {first} .. {last}",
-    }})["launchPartitionBackfill"]
+def launch_backfill(dev, first: date, last: date, from_job: bool = True) -> str:
+    """A backfill of the seven assets over first..last, as the UI's Materialize dialog launches
+    it: from the job wistia_sync's page with the job's partition set (`from_job`), else from the
+    asset group's page, where the assets' first common job is Dagster's hidden asset job."""
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    params = {"assetSelection": [{"path": [name]} for name in ASSETS], "partitionNames": days,
+              "fromFailure": False, "title": f"missed {first} .. {last}"}
+    if from_job:
+        params["selector"] = {"partitionSetName": f"{SYNC_JOB_NAME}_partition_set", "repositorySelector": {
+            "repositoryLocationName": LOCATION, "repositoryName": "__repository__"}}
+    data = dev.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert data["__typename"] == "LaunchBackfillSuccess", data
     return data["backfillId"]
 
@@ -68,6 +76,7 @@ def wait_for_backfill_run(dev, backfill_id: str) -> dict:
     time.sleep(1.0)
     runs = backfill_runs(dev, backfill_id)
     assert len(runs) == 1, f"a single-run backfill policy makes one run, got {len(runs)}"
+    assert sorted(a["path"][0] for a in runs[0]["assetSelection"]) == sorted(ASSETS)
     return runs[0]
 
 
@@ -120,3 +129,37 @@ def test_a_backfill_of_a_missed_range_posts_exactly_the_missed_views(dagster_dev
         in ("COMPLETED", "COMPLETED_SUCCESS"),
         90, "the first backfill to be marked completed", interval=1.0)
     assert status
+
+
+def test_a_backfill_from_the_asset_group_runs_the_tables_in_a_run_of_their_own(dagster_dev, lookback_run):
+    """*Materialize all* on the asset group's page: an asset backfill, whose runs each hold assets
+    of one partitioning. The two tables run once, without a partition; the stages over the range
+    (in two runs: the filter waits for the media list's run). All succeed, and the missed views
+    are posted once."""
+    dev = dagster_dev
+    assert lookback_run.status == "SUCCESS"
+    day = days_ago(dev.today, 20)[0]
+    missed = [event(day, conversion_email="anna.berg@acme.se", percent=0.8, media_id="tq3v8k1m0a",
+                    media_name="Product tour 2025")]
+    dev.sandbox.wistia.add_events(missed)
+    before = activity_ids(dev)
+
+    backfill_id = launch_backfill(dev, day - timedelta(days=1), day, from_job=False)
+
+    def done() -> str | None:
+        dev.alive()
+        status = dev.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        return status if status not in ("REQUESTED", "CANCELING") else None
+
+    assert wait_for(done, RUN_TIMEOUT, f"backfill {backfill_id} to finish", interval=1.0) == "COMPLETED_SUCCESS"
+    runs = backfill_runs(dev, backfill_id)
+    assert runs and all(r["status"] == "SUCCESS" for r in runs), (runs, dev.tail())
+    selections = {frozenset(a["path"][0] for a in r["assetSelection"]): {t["key"]: t["value"] for t in r["tags"]}
+                  for r in runs}
+    assert set().union(*selections) == set(ASSETS)
+    tables = selections[frozenset(TABLES)]
+    assert RANGE_START_TAG not in tables  # one materialization each, no partition
+    for assets, tags in selections.items():
+        if assets != frozenset(TABLES):
+            assert assets <= set(STAGES) and tags[RANGE_START_TAG] == (day - timedelta(days=1)).isoformat()
+    assert activity_ids(dev)[len(before):] == [external_id(e["event_key"]) for e in missed]

@@ -36,7 +36,8 @@ def test_every_asset_writing_duckdb_is_in_the_pool():
     graph = defs.resolve_asset_graph()
     assert {str(k.to_user_string()): graph.get(k).pools for k in graph.materializable_asset_keys} == {
         name: {DUCKDB_POOL}
-        for name in ("wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger")
+        for name in ("wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger",
+                     "wistia_medias", "upsales_forms")
     }
 
 

@@ -84,3 +84,33 @@ def test_a_finished_scheduled_run_or_a_manual_run_does_not_skip_the_tick(instanc
     add_run(instance, dg.DagsterRunStatus.STARTED, {})  # a UI materialization: the pool makes them take turns
     result = evaluate(instance, datetime(2026, 3, 10, 12, 40, tzinfo=UTC))
     assert isinstance(result, dg.RunRequest)
+
+
+STAGES = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger"]
+TABLES = ["wistia_medias", "upsales_forms"]  # unpartitioned: one table for every day
+
+
+@pytest.mark.e2e
+def test_a_tick_s_run_materializes_the_seven_assets_in_one_run_over_its_days(demo, sandbox, instance):
+    """The run a tick requests, as the daemon launches it (the job and the tick's range tags),
+    against the demo: the five stages over the three days and the two unpartitioned tables, in
+    one run that succeeds."""
+    from wistia_pipeline.definitions import build_defs
+
+    request = evaluate(instance, datetime.now(UTC))
+    days = partition_keys(request)
+    assert len(days) == 3
+    job = build_defs().resolve_job_def(SYNC_JOB_NAME)  # with the demo's DuckDB file
+    result = job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+    assert result.success
+    materialized: dict[str, list[str | None]] = {}
+    for event in result.get_asset_materialization_events():
+        materialized.setdefault(event.asset_key.to_user_string(), []).append(event.partition)
+    assert materialized == {**{name: days for name in STAGES}, **{name: [None] for name in TABLES}}
+    assert instance.get_run_by_id(result.run_id).tags[RANGE_START_TAG] == days[0]
+    # The tables run just before the stage reading them, as their work did inside the stages.
+    order = [e.step_key for e in result.all_events
+             if e.event_type_value == "STEP_START" and e.step_key in STAGES + TABLES]  # not the checks
+    assert order == ["wistia_events", "converted_views", "matched_views", "upsales_forms", "wistia_medias",
+                     "filtered_views", "synced_ledger"]
+    assert len(sandbox.upsales.events) == demo.expected["first_run"][-1]  # the demo's first sync posted

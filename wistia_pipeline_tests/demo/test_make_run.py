@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ASSETS = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger"]
+ASSETS = ["wistia_events", "converted_views", "matched_views", "filtered_views", "synced_ledger",
+          "wistia_medias", "upsales_forms"]
 STARTUP_TIMEOUT = 180
 
 LOCATION_LOADED = """
@@ -97,11 +98,15 @@ def test_make_run_then_a_ui_sync_then_explain_in_another_shell(tmp_path: Path):
         printed = log.read_text(errors="replace")
         assert f"set -a; . {env_file}; set +a" in printed and "late views arrive at" in printed
 
-        # The UI's Materialize of the demo's three days (a single-run backfill).
+        # The UI's Materialize all of the job wistia_sync, the demo's three days (a single-run
+        # backfill of the job's seven assets, as the README says).
         first = date.fromisoformat(values["PARTITIONS_START"])
-        partitions = {"range": {"start": first.isoformat(), "end": (first + timedelta(days=2)).isoformat()}}
         launched = graphql(url, LAUNCH_BACKFILL, {"params": {
-            "partitionsByAssets": [{"assetKey": {"path": [a]}, "partitions": partitions} for a in ASSETS]}})
+            "selector": {"partitionSetName": "wistia_sync_partition_set",
+                         "repositorySelector": {"repositoryLocationName": "wistia_pipeline",
+                                                "repositoryName": "__repository__"}},
+            "assetSelection": [{"path": [a]} for a in ASSETS], "fromFailure": False,
+            "partitionNames": [(first + timedelta(days=n)).isoformat() for n in range(3)]}})
         backfill_id = launched["launchPartitionBackfill"]["backfillId"]
 
         def finished() -> list[dict] | None:
