@@ -12,11 +12,11 @@ import pytest
 
 from wistia_pipeline import db, run_health
 from wistia_pipeline.cli import run_sync
-from wistia_pipeline.definitions import ASSETS, build_resources, defs
+from wistia_pipeline.definitions import TABLES, build_resources, defs
 from wistia_pipeline.stages.common import DUCKDB_POOL
 from wistia_pipeline.stages.filtered import filtered_views
 from wistia_pipeline.stages.form_registry import upsales_forms
-from wistia_pipeline.stages.ledger import synced_ledger
+from wistia_pipeline.stages.ledger import build_synced_ledger
 from wistia_pipeline_tests.factories import contact, event
 
 # (name, policy, form id, uuid, created by the pipeline)
@@ -43,13 +43,14 @@ def seed(path: str, rows: list[tuple]) -> None:
 
 
 def test_the_asset_is_unpartitioned_in_the_group_and_pool_and_synced_ledger_depends_on_it():
+    synced_ledger = build_synced_ledger()
     assert upsales_forms.partitions_def is None
     assert upsales_forms.group_names_by_key[upsales_forms.key] == synced_ledger.group_names_by_key[synced_ledger.key]
     assert upsales_forms.specs_by_key[upsales_forms.key].kinds == {"duckdb"}
     assert defs.resolve_asset_graph().get(upsales_forms.key).pools == {DUCKDB_POOL}
     assert {d.asset_key for d in synced_ledger.specs_by_key[synced_ledger.key].deps} == {
         filtered_views.key, upsales_forms.key}
-    assert upsales_forms in ASSETS
+    assert upsales_forms in TABLES
 
 
 def test_its_step_tags_the_run_with_its_process(pipeline_env):

@@ -13,7 +13,7 @@ import pytest
 
 from wistia_pipeline import run_health
 from wistia_pipeline.automation import range_tags
-from wistia_pipeline.definitions import ASSETS, build_resources, defs
+from wistia_pipeline.definitions import TABLES, build_resources, defs
 from wistia_pipeline.stages.common import DUCKDB_POOL
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
@@ -66,7 +66,7 @@ def test_the_asset_is_unpartitioned_in_the_group_and_pool_and_filtered_views_dep
     assert graph.get(wistia_medias.key).pools == graph.get(filtered_views.key).pools == {DUCKDB_POOL}
     assert {d.asset_key for d in filtered_views.specs_by_key[filtered_views.key].deps} == {
         matched_views.key, wistia_medias.key}
-    assert wistia_medias in ASSETS
+    assert wistia_medias in TABLES
 
 
 def test_its_step_tags_the_run_with_its_process(medias):
