@@ -156,11 +156,12 @@ class Account:
             raise SettingsError(f"{self.label}: {error}") from None
 
     def pipeline_settings(self) -> PipelineSettings:
-        """The Dagster resource `pipeline_settings` for this account: its settings as texts (an
-        unset field keeps the built-in default; the process environment is not read), the public
-        token and the webhook as `EnvVar`s of the variables it names, so the UI shows names only."""
-        values: dict[str, Any] = {v.field: self.overlay[v.name] for v in VARIABLES
-                                  if v.field is not None and v.name in self.overlay}
+        """The Dagster resource `pipeline_settings` for this account: its settings as texts, every
+        field set (an unset one to its built-in default text: an empty field would take the process
+        environment's value, see PipelineSettings.as_env), the public token and the webhook as
+        `EnvVar`s of the variables it names, so the UI shows names only."""
+        values: dict[str, Any] = {v.field: self.overlay.get(v.name, v.default) for v in VARIABLES
+                                  if v.field is not None}
         values["db_path"] = self.db_path
         if self.wistia_public_token_env:
             values["wistia_public_token"] = dg.EnvVar(self.wistia_public_token_env)

@@ -378,12 +378,25 @@ class PipelineSettings(dg.ConfigurableResource):
         return cls(**{v.field: dg.EnvVar(v.name) for v in VARIABLES if v.field is not None and v.name in env})
 
     def as_env(self) -> dict[str, str]:
-        """The fields that hold a value, by variable name (what `Settings.from_env` reads)."""
-        values = {v.name: getattr(self, v.field) for v in VARIABLES if v.field is not None}
-        # An EnvVar is resolved by Dagster when a run builds the resource; outside a run (the CLI,
-        # a test) it is still the reference, read here the same way.
-        return {name: (value.get_value() if isinstance(value, dg.EnvVar) else value)
-                for name, value in values.items() if value is not None}
+        """The settings by variable name (what `Settings.from_env` reads). A field left empty takes
+        the process environment's value: run config for the resource (the launchpad overriding one
+        setting) replaces the resource's whole configuration, and the other settings must stay as
+        the environment has them, not fall back to their defaults."""
+        process = environment()
+        values: dict[str, str] = {}
+        for var in VARIABLES:
+            if var.field is None:
+                continue
+            value = getattr(self, var.field)
+            # An EnvVar is resolved by Dagster when a run builds the resource; outside a run (the
+            # CLI, a test) it is still the reference, read here the same way.
+            if isinstance(value, dg.EnvVar):
+                value = value.get_value()
+            if value is None:
+                value = process.get(var.name)
+            if value is not None:
+                values[var.name] = value
+        return values
 
     def load(self) -> Settings:
         """The validated settings; SettingsError (one line naming the variable) when a value is bad."""

@@ -171,7 +171,8 @@ def test_the_resource_holds_the_accounts_values_and_only_names_of_secrets(in_tmp
     acme, beta, gamma = load_accounts(write(in_tmp, GOOD), ENV)
     resource = acme.pipeline_settings()
     assert resource.min_percent_watched == "50.5" and resource.db_path == "data/acme.duckdb"
-    assert resource.form_policy is None  # the built-in default, not the environment's
+    # The built-in default, set: an empty field would take the environment's (video, in ENV).
+    assert resource.form_policy == "single"
     assert resource.wistia_public_token == "ACME_WISTIA_PUBLIC_TOKEN"  # an EnvVar: the name
     assert gamma.pipeline_settings().alert_webhook_url == "GAMMA_ALERT_WEBHOOK_URL"
     for name, value in ENV.items():

@@ -152,3 +152,26 @@ def test_a_run_can_override_a_setting_in_its_own_config(demo, sandbox, pipeline_
 
     run = run_sync(today - timedelta(days=2), today)  # the environment's settings again
     assert run.success and run.funnels["activities"]["at_min_percent"] > passed[0]
+
+
+def test_overriding_one_setting_keeps_the_environments_others(demo, sandbox, pipeline_env, today):
+    """Run config for the resource replaces its whole configuration: the fields it leaves out
+    still take the environment's values (here SYNC_FORMS=true), not their defaults (false)."""
+    import dagster as dg
+
+    from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
+    from wistia_pipeline.definitions import build_defs
+
+    assert os.environ["SYNC_FORMS"] == "true"
+    job = build_defs().resolve_job_def(SYNC_JOB_NAME)
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags(today - timedelta(days=2), today),
+            run_config={"resources": {"pipeline_settings": {"config": {"min_percent_watched": "100"}}}})
+    assert result.success
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        destinations = con.execute("SELECT DISTINCT destination FROM view_outcomes ORDER BY 1").fetchall()
+        below = con.execute("SELECT count(*) FROM view_rejections WHERE reason = 'below_min_percent' "
+                            "AND destination = 'forms'").fetchone()[0]
+    assert destinations == [("activities",), ("forms",)]
+    assert below > 0  # the override holds for both destinations
