@@ -544,7 +544,7 @@ def write_test_submission(client: UpsalesClient, email: str, customer_id: int | 
     try:
         forms = client.find_forms_by_name(PROBE_FORM_NAME)
         form = forms[0] if forms else client.create_form(
-            {**form_definition(PROBE_FORM_NAME), "description": PROBE_FORM_DESCRIPTION, "score": 0})
+            {**form_definition(PROBE_FORM_NAME, score=0), "description": PROBE_FORM_DESCRIPTION})
     except ApiError as error:
         return [_failed(name, error, f"{REPORT}: the pipeline finds and creates its forms the same way")]
     form_id = form["id"]

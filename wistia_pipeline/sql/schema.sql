@@ -144,9 +144,13 @@ CREATE TABLE IF NOT EXISTS upsales_forms (
     policy      VARCHAR NOT NULL,
     form_id     BIGINT NOT NULL,
     form_uuid   VARCHAR NOT NULL,
-    created     BOOLEAN NOT NULL,          -- created by this pipeline (else found in Upsales)
-    recorded_at TIMESTAMP NOT NULL
+    created     BOOLEAN NOT NULL,          -- created by this pipeline (here, or found with its description): its score is ours to set
+    recorded_at TIMESTAMP NOT NULL,
+    score       INTEGER                    -- the form's lead score as the pipeline last set (or, not ours, saw) it; NULL: unknown
 );
+-- Files written before FORM_SCORE lack it: their forms' scores are unknown (NULL), so the
+-- pipeline's own forms get FORM_SCORE before their next submission.
+ALTER TABLE upsales_forms ADD COLUMN IF NOT EXISTS score INTEGER;
 
 -- Wistia medias with their project: the asset wistia_medias (stages/medias.py), refreshed whole
 -- when a setting reads the projects (the project filter, FORM_POLICY=project).
