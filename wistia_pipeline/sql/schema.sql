@@ -106,10 +106,13 @@ CREATE TABLE IF NOT EXISTS synced_ledger (
     posted_at    TIMESTAMP,
     run_id       VARCHAR,
     lookup_first BOOLEAN DEFAULT false,    -- look it up in Upsales before posting (queued with no ledger, re-offered)
+    notified     BOOLEAN,                  -- activities: the entry carried notify (account managers notified)
     PRIMARY KEY (destination, event_key)
 );
 -- Files written by the first release lack the column.
 ALTER TABLE synced_ledger ADD COLUMN IF NOT EXISTS lookup_first BOOLEAN DEFAULT false;
+-- Files written before ACTIVITY_NOTIFY lack it (their rows: NULL, nothing was notified).
+ALTER TABLE synced_ledger ADD COLUMN IF NOT EXISTS notified BOOLEAN;
 
 -- Every failed attempt and every re-offer of a ledger row: when, by which run, what happened and
 -- what Upsales said. The ledger row keeps only the latest state; this keeps the history.
