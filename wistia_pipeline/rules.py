@@ -98,6 +98,16 @@ def whole_percent(fraction: float | None) -> int:
     return int((Decimal(repr(float(fraction))) * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
+# The tolerance of the minimum-% comparisons (filter_reason in sql/schema.sql): 0.57 meets 57.
+PERCENT_TOLERANCE = 1e-9
+
+
+def at_least_percent(fraction: float | None, min_percent: float) -> bool:
+    """Whether a view's 0..1 fraction is at or above a 0..100 minimum (inclusive), compared as the
+    filtered stage compares MIN_PERCENT_WATCHED, so ACTIVITY_NOTIFY_MIN_PERCENT reads the same way."""
+    return (fraction or 0) * 100 >= min_percent - PERCENT_TOLERANCE
+
+
 def heatmap_url(event_key: str, iframe_heatmap_url: str | None, api_url: str, public_token: str) -> str | None:
     """Wistia's own heatmap link when given, else one built from the public token, else none."""
     if iframe_heatmap_url and iframe_heatmap_url.strip():

@@ -68,9 +68,12 @@ class Settings:
     sync_activities: bool = True
     sync_forms: bool = False
     activity_score: int = 10
+    activity_notify: bool = False
+    activity_notify_min_percent: float = 50.0
     min_percent_watched: float = 0.0
     wistia_projects: tuple[str, ...] = field(default_factory=tuple)
     form_policy: str = "single"
+    form_score: int = 10
     lookback_days: int = 3
     db_path: str = DEFAULT_DB_PATH
     alert_webhook_url: str = ""
@@ -106,9 +109,12 @@ class Settings:
             "SYNC_ACTIVITIES": str(self.sync_activities).lower(),
             "SYNC_FORMS": str(self.sync_forms).lower(),
             "ACTIVITY_SCORE": str(self.activity_score),
+            "ACTIVITY_NOTIFY": str(self.activity_notify).lower(),
+            "ACTIVITY_NOTIFY_MIN_PERCENT": f"{self.activity_notify_min_percent:g}",
             "MIN_PERCENT_WATCHED": f"{self.min_percent_watched:g}",
             "WISTIA_PROJECTS": ",".join(self.wistia_projects) or "(all)",
             "FORM_POLICY": self.form_policy,
+            "FORM_SCORE": str(self.form_score),
             "LOOKBACK_DAYS": str(self.lookback_days),
             "WISTIA_PIPELINE_DB": self.db_path,
             "ALERT_WEBHOOK_URL": describe_webhook(self.alert_webhook_url),
@@ -294,9 +300,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SYNC_ACTIVITIES", "sync_activities", "true", _bool),
     Variable("SYNC_FORMS", "sync_forms", "false", _bool),
     Variable("ACTIVITY_SCORE", "activity_score", "10", _score),
+    Variable("ACTIVITY_NOTIFY", "activity_notify", "false", _bool),
+    Variable("ACTIVITY_NOTIFY_MIN_PERCENT", "activity_notify_min_percent", "50", _percent),
     Variable("MIN_PERCENT_WATCHED", "min_percent_watched", "0", _percent),
     Variable("WISTIA_PROJECTS", "wistia_projects", "", _projects),
     Variable("FORM_POLICY", "form_policy", "single", _form_policy),
+    Variable("FORM_SCORE", "form_score", "10", _score),
     Variable("LOOKBACK_DAYS", "lookback_days", "3", _lookback_days),
     Variable("WISTIA_PIPELINE_DB", "db_path", DEFAULT_DB_PATH, _text),
     Variable("ALERT_WEBHOOK_URL", "alert_webhook_url", "", _optional_url, secret=True),
@@ -358,9 +367,12 @@ class PipelineSettings(dg.ConfigurableResource):
     sync_activities: str | None = _setting("SYNC_ACTIVITIES", "post activity-log entries (true/false)")
     sync_forms: str | None = _setting("SYNC_FORMS", "post form submissions (true/false)")
     activity_score: str | None = _setting("ACTIVITY_SCORE", "lead score per view, 0..1000")
+    activity_notify: str | None = _setting("ACTIVITY_NOTIFY", "activity entries notify the account's managers (true/false)")
+    activity_notify_min_percent: str | None = _setting("ACTIVITY_NOTIFY_MIN_PERCENT", "notify only for views at or above this %, 0..100, inclusive")
     min_percent_watched: str | None = _setting("MIN_PERCENT_WATCHED", "0..100, inclusive")
     wistia_projects: str | None = _setting("WISTIA_PROJECTS", "comma-separated project hashed ids, numeric ids or exact names (empty: all)")
     form_policy: str | None = _setting("FORM_POLICY", "single, project or video")
+    form_score: str | None = _setting("FORM_SCORE", "lead score of each form submission (set on the pipeline's own forms), 0..1000")
     lookback_days: str | None = _setting("LOOKBACK_DAYS", "days re-read by every scheduled run, today included")
     db_path: str | None = _setting("WISTIA_PIPELINE_DB", "the DuckDB file (the resource `duckdb` opens it)")
     alert_webhook_url: str | None = _setting("ALERT_WEBHOOK_URL", "Slack-compatible webhook for failed runs (secret)")

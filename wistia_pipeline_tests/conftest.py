@@ -34,7 +34,8 @@ def pipeline_env(sandbox, tmp_path, monkeypatch):
     (tmp_path / "dagster_home").mkdir()
     (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     for name in ("WISTIA_PROJECTS", "MIN_PERCENT_WATCHED", "SYNC_FORMS", "SYNC_ACTIVITIES", "FORM_POLICY",
-                 "ACTIVITY_SCORE", "LOOKBACK_DAYS", "WISTIA_PUBLIC_TOKEN", "UPSALES_CUSTOMER_ID"):
+                 "ACTIVITY_SCORE", "LOOKBACK_DAYS", "WISTIA_PUBLIC_TOKEN", "UPSALES_CUSTOMER_ID", "FORM_SCORE",
+                 "ACTIVITY_NOTIFY", "ACTIVITY_NOTIFY_MIN_PERCENT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -224,3 +224,30 @@ def test_every_sql_file_lists_the_named_parameters_it_uses_in_its_header():
             block = header[next(i for i, line in enumerate(header) if line.startswith("-- Parameters")) + 1:]
             listed = [m.group(1) for line in block if (m := re.match(r"--   \$(\w+): \S", line))]
         assert sorted(listed) == db.parameters(path.stem), path.name  # each once
+
+
+def test_a_file_from_before_form_score_and_notify_is_migrated_in_place(tmp_path):
+    """Issue #15 added `upsales_forms.score` and `synced_ledger.notified`: a file written before
+    gets both columns when the next run prepares it, its rows kept (NULL: not known / not
+    notified), and preparing again changes nothing."""
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE TABLE upsales_forms (name VARCHAR PRIMARY KEY, policy VARCHAR NOT NULL, "
+                    "form_id BIGINT NOT NULL, form_uuid VARCHAR NOT NULL, created BOOLEAN NOT NULL, "
+                    "recorded_at TIMESTAMP NOT NULL)")
+        old.execute("INSERT INTO upsales_forms VALUES ('Wistia video views', 'single', 31, '1234u31', true, now())")
+        old.execute("CREATE TABLE synced_ledger (destination VARCHAR NOT NULL, event_key VARCHAR NOT NULL, "
+                    "day DATE NOT NULL, status VARCHAR NOT NULL, upsales_id VARCHAR, external_id VARCHAR, "
+                    "client_id BIGINT, contact_id BIGINT, score INTEGER, value VARCHAR, form_id BIGINT, "
+                    "form_name VARCHAR, attempts INTEGER NOT NULL DEFAULT 0, last_error VARCHAR, "
+                    "first_seen_at TIMESTAMP NOT NULL, posted_at TIMESTAMP, run_id VARCHAR, "
+                    "PRIMARY KEY (destination, event_key))")
+        old.execute("INSERT INTO synced_ledger (destination, event_key, day, status, upsales_id, first_seen_at) "
+                    "VALUES ('activities', 'k1', DATE '2026-03-10', 'posted', '22401', now())")
+    for _ in range(2):
+        with db.open_database(str(path)) as con:
+            db.prepare(con)
+            assert con.execute("SELECT name, form_id, created, score FROM upsales_forms").fetchall() == [
+                ("Wistia video views", 31, True, None)]
+            assert con.execute("SELECT event_key, status, lookup_first, notified FROM synced_ledger").fetchall() == [
+                ("k1", "posted", False, None)]

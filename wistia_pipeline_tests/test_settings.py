@@ -75,3 +75,40 @@ def test_a_bad_partitions_start_names_the_variable(value):
         Settings.from_env({**TOKENS, "PARTITIONS_START": value})
     assert str(caught.value).startswith("PARTITIONS_START must be a date as YYYY-MM-DD")
     assert "\n" not in str(caught.value)
+
+
+# -- issue #15: FORM_SCORE, ACTIVITY_NOTIFY, ACTIVITY_NOTIFY_MIN_PERCENT ---------------------------
+
+
+def test_scoring_and_notification_defaults_and_values():
+    s = Settings.from_env(TOKENS)
+    assert (s.form_score, s.activity_notify, s.activity_notify_min_percent) == (10, False, 50.0)
+    assert {k: s.describe()[k] for k in ("FORM_SCORE", "ACTIVITY_NOTIFY", "ACTIVITY_NOTIFY_MIN_PERCENT")} == {
+        "FORM_SCORE": "10", "ACTIVITY_NOTIFY": "false", "ACTIVITY_NOTIFY_MIN_PERCENT": "50"}
+    s = Settings.from_env({**TOKENS, "FORM_SCORE": " 0 ", "ACTIVITY_NOTIFY": "Yes", "ACTIVITY_NOTIFY_MIN_PERCENT": "57.5"})
+    assert (s.form_score, s.activity_notify, s.activity_notify_min_percent) == (0, True, 57.5)
+    assert Settings.from_env({**TOKENS, "FORM_SCORE": "1000", "ACTIVITY_NOTIFY_MIN_PERCENT": "100"}).form_score == 1000
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("FORM_SCORE", "1001", "FORM_SCORE must be a whole number from 0 to 1000, got '1001'"),
+    ("FORM_SCORE", "-1", "FORM_SCORE must be a whole number from 0 to 1000, got '-1'"),
+    ("FORM_SCORE", "2.5", "FORM_SCORE must be a whole number from 0 to 1000, got '2.5'"),
+    ("ACTIVITY_NOTIFY", "sometimes", "ACTIVITY_NOTIFY must be true or false, got 'sometimes'"),
+    # The same parser as MIN_PERCENT_WATCHED: 0..100, inclusive.
+    ("ACTIVITY_NOTIFY_MIN_PERCENT", "101", "ACTIVITY_NOTIFY_MIN_PERCENT must be a number from 0 to 100, got '101'"),
+    ("ACTIVITY_NOTIFY_MIN_PERCENT", "half", "ACTIVITY_NOTIFY_MIN_PERCENT must be a number from 0 to 100, got 'half'"),
+])
+def test_bad_scoring_and_notification_values_name_the_variable(name, value, message):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**TOKENS, name: value})
+    assert str(caught.value) == message
+
+
+def test_the_launchpad_can_override_the_new_settings():
+    from wistia_pipeline.settings import PipelineSettings
+
+    settings = PipelineSettings(form_score="25", activity_notify="true", activity_notify_min_percent="80").load()
+    assert (settings.form_score, settings.activity_notify, settings.activity_notify_min_percent) == (25, True, 80.0)
+    with pytest.raises(SettingsError, match="^FORM_SCORE must be a whole number from 0 to 1000"):
+        PipelineSettings(form_score="lots").load()

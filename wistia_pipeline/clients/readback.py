@@ -10,7 +10,9 @@ checks the very reading a sync relies on:
   the form's field, mapped to its name with the form's ``fields`` definition (``GET
   /v2/forms/{id}`` or the form object of the forms list). Recorded real forms list their
   ``fields`` with ``name``, ``title``, ``datatype``, ``sort`` and ``formId``; recorded
-  ``GET /v2/formSubmits`` answers were empty, so the item shape has never been seen.
+  ``GET /v2/formSubmits`` answers were empty, so the item shape has never been seen;
+- a form's ``score`` (the lead score of each submission; no recorded form shows it): a whole
+  number, or its text, else unknown.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["event_external_id", "external_id_location", "form_field_names", "needs_field_names",
-           "field_values", "field_value"]
+__all__ = ["event_external_id", "external_id_location", "form_field_names", "form_score",
+           "needs_field_names", "field_values", "field_value"]
 
 TOP_LEVEL = "top level"
 MARKETING_CUSTOM = "marketingCustom"
@@ -72,6 +74,17 @@ def form_field_names(form: Any) -> dict[int, str]:
             if field_id is not None:
                 names[field_id] = field["name"]
     return names
+
+
+def form_score(form: Any) -> int | None:
+    """A form's ``score`` as a whole number (``10``, ``10.0``, ``"10"``); None when absent or not
+    one: an unknown score, never taken for 0."""
+    value = form.get("score") if isinstance(form, Mapping) else None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def needs_field_names(submit: Any) -> bool:

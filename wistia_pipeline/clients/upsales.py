@@ -271,6 +271,16 @@ class UpsalesClient:
             )
         return data
 
+    def update_form(self, form_id: int | str, changes: dict) -> dict:
+        """``PUT /v2/forms/{id}`` with only the fields to change (a whole definition would undo
+        edits made in Upsales' editor); idempotent, so the client retries it like a read."""
+        path = f"{FORMS_PATH}/{int(form_id)}"
+        data = self._envelope("PUT", path, json_body={"id": int(form_id), **changes}).get("data")
+        if not isinstance(data, dict):
+            raise self.session.error(f"Upsales PUT {path}: unexpected response shape (data is not an object)",
+                                     status=200, method="PUT", path=path)
+        return data
+
     def submit_form(self, fields: dict[str, str]) -> str:
         """Submit a form as Upsales' embeds do (form-encoded); returns the submission's id."""
         response = self.session.request("POST", FORM_SUBMIT_PATH, data=fields)

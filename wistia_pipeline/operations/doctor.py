@@ -4,7 +4,10 @@ Checks every setting on its own (so every bad value is listed at once, with the 
 messages a run would stop with), that the DuckDB file can be written (and, when it exists, is
 not locked, is readable and holds this pipeline's tables), that Wistia accepts the
 API token (for both the data and the stats API), that Upsales accepts the API key
-(`GET /v2/self`) and, when forms are on, that the customer id is known. Token values are never
+(`GET /v2/self`) and, when forms are on, that the customer id is known. Settings that run but
+do not do what their user likely wants are a yellow warning (exit 0): notifications asked for
+with an activity score of 0, or forms that score 0 (Upsales sends no notification for a score of
+0). Token values are never
 shown: a token is "set" or "not set", and the services' answers are shown as the clients word
 them ("Upsales rejected the API key (401)").
 """
@@ -52,7 +55,8 @@ class Check:
     name: str
     ok: bool
     detail: str  # what was found; never a token
-    hint: str = ""  # what to fix, when red
+    hint: str = ""  # what to fix, when red (or a warning)
+    warning: bool = False  # ok, but likely not what was meant: shown, never failing
 
 
 def shown_value(variable: Variable, value: Any, env: Mapping[str, str]) -> str:
@@ -95,7 +99,39 @@ def check_settings(env: Mapping[str, str]) -> tuple[list[Check], dict[str, Any]]
             checks.append(Check("destinations", True, "; ".join(enabled)))
         except SettingsError as error:
             checks.append(Check("destinations", False, str(error), "set SYNC_ACTIVITIES or SYNC_FORMS to true"))
+    checks += check_scoring(values)
     return checks, values
+
+
+def check_scoring(values: Mapping[str, Any]) -> list[Check]:
+    """What the enabled destinations score and whom they notify, in words; a warning where Upsales
+    would drop it: a score of 0 sends no notification (docs/api/upsales.md, events and forms)."""
+    checks = []
+    if values.get("SYNC_ACTIVITIES") and {"ACTIVITY_SCORE", "ACTIVITY_NOTIFY",
+                                          "ACTIVITY_NOTIFY_MIN_PERCENT"} <= values.keys():
+        score, minimum = values["ACTIVITY_SCORE"], values["ACTIVITY_NOTIFY_MIN_PERCENT"]
+        name = "activity notifications"
+        if not values["ACTIVITY_NOTIFY"]:
+            checks.append(Check(name, True, f"off (ACTIVITY_NOTIFY=false); each entry scores {score}"))
+        elif score == 0:
+            checks.append(Check(name, True, "ACTIVITY_NOTIFY is on but ACTIVITY_SCORE is 0: Upsales sends no "
+                                            "notification for an entry that scores 0, so no one is notified",
+                                "set ACTIVITY_SCORE above 0, or ACTIVITY_NOTIFY=false", warning=True))
+        else:
+            checks.append(Check(name, True, f"the account managers are notified of views at or above "
+                                            f"{minimum:g} % (ACTIVITY_NOTIFY_MIN_PERCENT); each entry scores {score}"))
+    if values.get("SYNC_FORMS") and "FORM_SCORE" in values:
+        score, name = values["FORM_SCORE"], "form score"
+        if score == 0:
+            checks.append(Check(name, True, "FORM_SCORE is 0: form submissions add no score and send no "
+                                            "notification in Upsales",
+                                "set FORM_SCORE above 0 (the pipeline's forms are updated before their next "
+                                "submission)", warning=True))
+        else:
+            checks.append(Check(name, True, f"each form submission adds {score} to the contact's lead score "
+                                            f"(set on the pipeline's own forms; a form of the same name it did not "
+                                            f"create keeps its own score)"))
+    return checks
 
 
 def check_database(path: str) -> Check:
@@ -326,20 +362,24 @@ def check_runs(env: Mapping[str, str]) -> Check:
     return Check(name, True, f"no stuck runs; {health.slot}")
 
 
-GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"
+GREEN, RED, YELLOW, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[0m"
 
 
 def format_check(check: Check, colour: bool) -> str:
-    mark = "✔ OK  " if check.ok else "✘ FAIL"
+    warned = check.ok and check.warning
+    mark = "⚠ WARN" if warned else "✔ OK  " if check.ok else "✘ FAIL"
     if colour:
-        mark = f"{GREEN if check.ok else RED}{mark}{RESET}"
+        mark = f"{YELLOW if warned else GREEN if check.ok else RED}{mark}{RESET}"
     line = f"{mark}  {check.name}: {check.detail}"
-    if not check.ok and check.hint:
+    if (warned or not check.ok) and check.hint:
         line += f" -> fix: {check.hint}"
     return line
 
 
 def format_checks(checks: list[Check], colour: bool = False) -> str:
     failed = sum(not c.ok for c in checks)
+    warnings = sum(c.ok and c.warning for c in checks)
     summary = "All checks passed." if not failed else f"{failed} of {len(checks)} checks failed."
+    if warnings:
+        summary += f" {warnings} {'warning' if warnings == 1 else 'warnings'}."
     return "\n".join([*(format_check(c, colour) for c in checks), summary])

@@ -103,12 +103,15 @@ def ledger_words(outcome: str, reason: str | None, ledger: dict[str, Any] | None
     error = ledger.get("last_error")
     target = f" to form {ledger['form_name']!r}" if ledger.get("form_name") else ""
     verb = "submitted" if target else "posted"
+    # The ledger keeps whether the entry carried `notify` (a file from before ACTIVITY_NOTIFY: no column).
+    notified = ", notifying the account managers" if ledger.get("notified") else ""
     if outcome == "synced":
-        return f"{verb}{target} as Upsales id {upsales_id} by run {str(ledger.get('run_id') or '')[:8]}".rstrip()
+        return (f"{verb}{target} as Upsales id {upsales_id}{notified} by run "
+                f"{str(ledger.get('run_id') or '')[:8]}").rstrip()
     if outcome == "already_synced":
         posted_at = ledger.get("posted_at")
         when = f" on {posted_at:%Y-%m-%d}" if isinstance(posted_at, datetime) else ""
-        return f"already synced: {verb}{target} as Upsales id {upsales_id}{when}; not posted again"
+        return f"already synced: {verb}{target} as Upsales id {upsales_id}{when}{notified}; not posted again"
     if reason == "rejected_by_upsales":
         return (f"failed: Upsales rejected it ({error or 'no reason given'}); it is not retried until "
                 f"`wistia-pipeline retry` re-offers it")

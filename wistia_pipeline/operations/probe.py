@@ -11,7 +11,9 @@ docs/api/upsales.md mark unverified, plus the ones every sync leans on:
 - Upsales: the key works and `GET /v2/self` names the customer; the batched look-up (`q` with a
   list of emails) finds a known contact, also with its email in another case; the domain look-up
   (`email=src:@domain`) finds it; `/v2/events` accepts the `externalId` filter; with forms on,
-  forms filter by name and submissions by form; answers carry the rate-limit headers.
+  forms filter by name and submissions by form, and carry a readable `score` (the pipeline sets
+  FORM_SCORE on its own forms; a warning, not a failure, when no form shows one); answers carry
+  the rate-limit headers.
 
 `--write-test EMAIL` also posts one marketing event (score 0, value `wistia_pipeline probe`) on
 that contact, finds it again by `externalId` as a sync does after a crash, compares what comes
@@ -36,7 +38,7 @@ from wistia_pipeline.clients.wistia import EVENTS_PATH, MEDIAS_PATH, PROJECTS_PA
 from wistia_pipeline.operations.doctor import CLIENT_OPTIONS, HINTS, Check
 from wistia_pipeline.settings import Settings, environment, variable
 from wistia_pipeline.sinks.marketing_events import ENTITY_TYPE, SUB_TYPE
-from wistia_pipeline.sinks.forms import EVENT_KEY_FIELD, form_definition
+from wistia_pipeline.sinks.forms import EVENT_KEY_FIELD, FORM_DESCRIPTION, form_definition
 
 PROBE_VALUE = "wistia_pipeline probe"
 PROBE_FORM_NAME = "Wistia pipeline probe"
@@ -409,6 +411,33 @@ def check_form_submits_filter(client: UpsalesClient) -> Check:
     return Check(name, True, f"`formId` accepted ({which}: {len(submits)} submission(s) on the first page, all its own)")
 
 
+def check_form_score(client: UpsalesClient, settings: Settings) -> Check:
+    """Forms carry a readable `score` (no recorded form shows one): how a sync tells whether the
+    pipeline's forms score FORM_SCORE. Read-only: the first page of forms."""
+    name = "Upsales form score"
+    try:
+        forms = [f for f in next(client.iter_forms(), []) if isinstance(f, dict)]
+    except ApiError as error:
+        return _failed(name, error, "the key must read forms (Upsales: API key rights)")
+    if not forms:
+        return Check(name, True, f"no form yet: the first sync creates its forms with FORM_SCORE={settings.form_score}")
+    ours = [f for f in forms if f.get("description") == FORM_DESCRIPTION]
+    sample = ours or forms
+    readable = [f for f in sample if readback.form_score(f) is not None]
+    if not readable:
+        return Check(name, True, f"none of {len(sample)} form(s) shows a `score`: a sync cannot see what a form "
+                                 f"scores, so it sets FORM_SCORE once on each of its own forms it finds by name",
+                     "check in Upsales (Forms) that the pipeline's forms score FORM_SCORE", warning=True)
+    detail = f"`score` read on {len(readable)} of {len(sample)} {'pipeline ' if ours else ''}form(s)"
+    if ours:
+        other = [str(f.get("name")) for f in ours if readback.form_score(f) != settings.form_score]
+        detail += (f"; the pipeline's forms score FORM_SCORE={settings.form_score}" if not other else
+                   f"; {len(other)} of the pipeline's forms score otherwise ({', '.join(other[:3])}"
+                   f"{', ...' if len(other) > 3 else ''}): a sync sets FORM_SCORE={settings.form_score} "
+                   f"before their next submission")
+    return Check(name, True, detail)
+
+
 # -- Upsales: --write-test ---------------------------------------------------------------------
 
 
@@ -544,7 +573,7 @@ def write_test_submission(client: UpsalesClient, email: str, customer_id: int | 
     try:
         forms = client.find_forms_by_name(PROBE_FORM_NAME)
         form = forms[0] if forms else client.create_form(
-            {**form_definition(PROBE_FORM_NAME), "description": PROBE_FORM_DESCRIPTION, "score": 0})
+            {**form_definition(PROBE_FORM_NAME, score=0), "description": PROBE_FORM_DESCRIPTION})
     except ApiError as error:
         return [_failed(name, error, f"{REPORT}: the pipeline finds and creates its forms the same way")]
     form_id = form["id"]
@@ -631,7 +660,8 @@ def probe_upsales(client: UpsalesClient, settings: Settings, write_test: str | N
             checks += [lookup, check_email_case(client, contact, lookup.ok), check_domain_lookup(client, contact)]
         checks.append(check_external_id_filter(client))
     if settings.sync_forms:
-        checks += [check_form_name_filter(client), check_form_submits_filter(client)]
+        checks += [check_form_name_filter(client), check_form_submits_filter(client),
+                   check_form_score(client, settings)]
     if write_test:
         if settings.sync_activities:
             checks += write_test_event(client, write_test)

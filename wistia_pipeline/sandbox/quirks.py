@@ -32,6 +32,7 @@ UPSALES_QUIRKS: dict[str, str] = {
     "no_customer_id_in_self": "GET /v2/self has no clients[0].clientId",
     "reject_form_name_filter": "forms cannot be filtered by `name` (400 No such attribute)",
     "reject_form_submit_filter": "form submissions cannot be filtered by `formId` (400 No such attribute)",
+    "no_form_score": "forms are answered without `score` (kept and applied to submissions as always)",
 }
 
 WISTIA_QUIRKS: dict[str, str] = {

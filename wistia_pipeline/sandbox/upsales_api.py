@@ -24,7 +24,15 @@ from .messages import Request, Response, json_response, reason_phrase
 from .ratelimit import RateDecision, ceil_seconds
 from .upsales_events import EVENT_FIELDS, create_event, delete_event, served_event
 from .upsales_filters import FilterError, parse_filters, sort_items
-from .upsales_forms import FORM_FIELDS, FORM_SUBMIT_FIELDS, create_form, form_submit, served_form, served_form_submit
+from .upsales_forms import (
+    FORM_FIELDS,
+    FORM_SUBMIT_FIELDS,
+    create_form,
+    form_submit,
+    served_form,
+    served_form_submit,
+    update_form,
+)
 from .upsales_store import (
     ACCOUNT_TEMPLATE,
     API_USER,
@@ -124,11 +132,13 @@ class UpsalesEmulator(UpsalesStore, Emulator):
                 return self._create_event(request)
             if not rest and method == "POST" and resource == "forms":
                 return self._create_form(request)
-            if len(rest) == 1 and method in ("GET", "DELETE"):
+            if len(rest) == 1 and method in ("GET", "DELETE", "PUT"):
                 try:
                     item_id = int(rest[0])
                 except ValueError:
                     return validation_error(f"Invalid id: {rest[0]}")
+                if method == "PUT":
+                    return self._update_form(item_id, request) if resource == "forms" else self.not_found_page(request)
                 if method == "DELETE":
                     if resource == "events" and "no_event_delete" in self.quirks:
                         return error_envelope(405, "MethodNotAllowed", "Events cannot be deleted", 405)
@@ -198,7 +208,10 @@ class UpsalesEmulator(UpsalesStore, Emulator):
         return delete_event(self, event_id)
 
     def _create_form(self, request: Request) -> Response:
-        return create_form(self, request)
+        return create_form(self, request, self.quirks)
+
+    def _update_form(self, form_id: int, request: Request) -> Response:
+        return update_form(self, form_id, request, self.quirks)
 
     def _form_submit(self, request: Request) -> Response:
         return form_submit(self, request)

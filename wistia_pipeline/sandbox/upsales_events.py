@@ -79,6 +79,13 @@ def create_event(store: UpsalesStore, request: Request, quirks: Set[str]) -> Res
         score = 0
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         return validation_error("Invalid score: must be a number")
+    notify = body.get("notify")
+    if notify is not None and not isinstance(notify, bool):
+        return validation_error("Invalid notify: must be true or false")
+    notify_user_ids = body.get("notifyUserIds")
+    if notify_user_ids is not None and not (isinstance(notify_user_ids, list)
+                                            and all(as_id(u) is not None for u in notify_user_ids)):
+        return validation_error("Invalid notifyUserIds: must be a list of user ids")
     date_value = body.get("date")
     if date_value is not None:
         if not isinstance(date_value, str) or not _EVENT_DATE.match(date_value):
@@ -105,8 +112,8 @@ def create_event(store: UpsalesStore, request: Request, quirks: Set[str]) -> Res
         "score": score,
         "externalId": external_id,
         "integrationId": body.get("integrationId"),
-        "notify": body.get("notify"),
-        "notifyUserIds": body.get("notifyUserIds"),
+        "notify": notify,  # kept as sent: tests read back who was to be notified
+        "notifyUserIds": notify_user_ids,
         "regDate": now_iso(),
     }
     store.events.append(event)

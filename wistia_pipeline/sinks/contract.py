@@ -44,7 +44,7 @@ class Sink(Protocol):
 
     def ledger_facts(self, view: Mapping[str, Any], payload: Any) -> dict[str, Any]:
         """What the ledger keeps of a post: external_id, client_id, contact_id, score, value,
-        form_id, form_name (None where it does not apply)."""
+        form_id, form_name (None where it does not apply), and optionally notified."""
 
 
 @dataclass(frozen=True)

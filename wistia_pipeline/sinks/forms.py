@@ -10,18 +10,27 @@ before it is submitted, in EVERY form this pipeline may have created, not only t
 policy's: a lost file plus a policy change, or a renamed project or video, must not submit a
 view again to the form it now maps to. The forms are recognised by their names (`Wistia video
 views`, `Wistia: ...`) and by the description the pipeline gives them.
+
+Each submission adds its form's lead score (`score`) to the contact (docs/api/upsales.md
+"Forms"; 0: no score and no notification). The pipeline's own forms carry FORM_SCORE: set at
+create, and set again with one `PUT /v2/forms/{id}` before the next submission to a form whose
+score (remembered in `upsales_forms`) differs, so an unchanged setting costs no call. A form found
+by name that the pipeline did not create (no pipeline description: a customer's own form) is
+never changed: its scoring is the customer's; the run's metadata says it was left alone.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
 from wistia_pipeline import rules
 from wistia_pipeline.clients import readback
+from wistia_pipeline.clients.errors import ApiError, AuthError
 from wistia_pipeline.clients.upsales import FORM_SUBMIT_PATH, UpsalesClient
 from wistia_pipeline.settings import Settings
 from wistia_pipeline.sinks.contract import CONVERTED, Destination, SinkContext
@@ -78,8 +87,8 @@ def submitted_event_key(submit: Mapping[str, Any], field_names: Mapping[int, str
     return readback.field_value(submit, EVENT_KEY_FIELD, field_names)
 
 
-def form_definition(name: str) -> dict[str, Any]:
-    """What `POST /v2/forms` gets for a new form."""
+def form_definition(name: str, score: int) -> dict[str, Any]:
+    """What `POST /v2/forms` gets for a new form; `score` is what each submission adds to the contact."""
     return {
         "name": name,
         "title": name,
@@ -90,6 +99,7 @@ def form_definition(name: str) -> dict[str, Any]:
         "thankYouTitle": "Thank you",
         "thankYouText": "",
         "fields": FORM_FIELDS,
+        "score": score,
     }
 
 
@@ -113,6 +123,17 @@ def submission_fields(view: Mapping[str, Any], settings: Settings, customer_id: 
     }
 
 
+@dataclass
+class KnownForm:
+    """A form of the registry (`upsales_forms`): `ours` when the pipeline created it, so its score
+    is the pipeline's to set; `score` as last set (or, not ours, seen); None: unknown."""
+
+    form_id: int
+    uuid: str
+    ours: bool
+    score: int | None
+
+
 class FormSink:
     """Submits forms, creating each policy's forms once, and finds submissions by event_key."""
 
@@ -121,18 +142,22 @@ class FormSink:
     def __init__(self, client: UpsalesClient, settings: Settings, con: duckdb.DuckDBPyConnection,
                  dry_run: bool = False):
         self.client = client
-        self.dry_run = dry_run  # find forms, never create one (a dry run makes no POST)
+        self.dry_run = dry_run  # find forms, never create or change one (a dry run writes nothing)
         self.settings = settings
         self.con = con
         self._customer_id: int | None = settings.upsales_customer_id
-        self._forms: dict[str, tuple[int, str]] = {
-            name: (form_id, form_uuid)
-            for name, form_id, form_uuid in con.execute("SELECT name, form_id, form_uuid FROM upsales_forms").fetchall()
+        self._forms: dict[str, KnownForm] = {
+            name: KnownForm(int(form_id), form_uuid, bool(created), score)
+            for name, form_id, form_uuid, created, score in con.execute(
+                "SELECT name, form_id, form_uuid, created, score FROM upsales_forms").fetchall()
         }
         self._submitted_keys: dict[int, dict[str, str]] = {}
         self._everywhere: dict[str, tuple[str, int, str]] | None = None  # event_key -> (id, form id, name)
         self.found_in: dict[str, tuple[int, str]] = {}  # event_key -> (form id, name) it was found in
         self.forms_created: list[str] = []
+        self.scores_set: list[str] = []  # "<form> (<old> -> <new>)", by PUT this run
+        self.scores_left_alone: dict[str, str] = {}  # form -> why its score differs and is not changed
+        self._score_failures: dict[str, ApiError] = {}  # a PUT refused this run is not sent again per view
         self._field_names: dict[int, dict[int, str]] = {}  # form id -> field id -> field name
 
     @property
@@ -142,21 +167,60 @@ class FormSink:
         return self._customer_id
 
     def form_for(self, view: Mapping[str, Any]) -> tuple[int, str, str]:
-        """(form id, uuid, name) for the view's form: remembered, else found by name, else created."""
+        """(form id, uuid, name) for the view's form: remembered, else found by name, else created;
+        its score made FORM_SCORE first when the form is the pipeline's."""
         name = form_name(view, self.settings.form_policy)
         if name not in self._forms:
             found = self.client.find_forms_by_name(name)
             if not found and self.dry_run:
                 return 0, DRY_RUN_FORM_UUID, name
-            form = found[0] if found else self.client.create_form(form_definition(name))
-            if not found:
+            if found:
+                form = found[0]
+                # A form with the pipeline's description was created by it (the DuckDB file was
+                # lost since); any other form of that name is a customer's own.
+                ours = form.get("description") == FORM_DESCRIPTION
+                score = readback.form_score(form)
+            else:
+                form = self.client.create_form(form_definition(name, self.settings.form_score))
                 self.forms_created.append(name)
+                ours = True
+                read = readback.form_score(form)  # what Upsales kept; what was sent when it does not say
+                score = self.settings.form_score if read is None else read
             self.con.execute(
-                "INSERT OR REPLACE INTO upsales_forms VALUES (?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC')",
-                [name, self.settings.form_policy, int(form["id"]), form["uuid"], not found])
-            self._forms[name] = (int(form["id"]), form["uuid"])
-        form_id, form_uuid = self._forms[name]
-        return form_id, form_uuid, name
+                "INSERT OR REPLACE INTO upsales_forms (name, policy, form_id, form_uuid, created, recorded_at, score) "
+                "VALUES (?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC', ?)",
+                [name, self.settings.form_policy, int(form["id"]), form["uuid"], ours, score])
+            self._forms[name] = KnownForm(int(form["id"]), form["uuid"], ours, score)
+        known = self._forms[name]
+        self._settle_score(name, known)
+        return known.form_id, known.uuid, name
+
+    def _settle_score(self, name: str, form: KnownForm) -> None:
+        """Give one of the pipeline's forms FORM_SCORE (one idempotent PUT, remembered, so it is sent
+        once per change) before anything more is submitted to it; a customer's form is left as is.
+        A refused PUT keeps the form's views queued (ApiError) rather than score them wrongly."""
+        wanted = self.settings.form_score
+        if form.score == wanted:
+            return
+        if not form.ours:
+            seen = "unknown" if form.score is None else str(form.score)
+            self.scores_left_alone[name] = (f"score {seen}, not {wanted}: a form of that name the pipeline did "
+                                            f"not create; left as it is")
+            return
+        if self.dry_run:
+            return
+        if name in self._score_failures:
+            raise self._score_failures[name]
+        try:
+            self.client.update_form(form.form_id, {"score": wanted})
+        except AuthError:
+            raise
+        except ApiError as error:
+            self._score_failures[name] = error
+            raise
+        self.con.execute("UPDATE upsales_forms SET score = ? WHERE name = ?", [wanted, name])
+        self.scores_set.append(f"{name} ({'unknown' if form.score is None else form.score} -> {wanted})")
+        form.score = wanted
 
     def payload(self, view: Mapping[str, Any]) -> dict[str, Any]:
         if view["event_key"] in self.found_in:  # already submitted: recorded, never sent
@@ -279,5 +343,11 @@ DESTINATION = Destination(
     setting="SYNC_FORMS",
     verb="submit",
     past="submitted",
-    metadata=lambda sink: {"forms/created": ", ".join(sink.forms_created) or "none"},
+    metadata=lambda sink: {
+        "forms/created": ", ".join(sink.forms_created) or "none",
+        "forms/score": sink.settings.form_score,
+        "forms/score_set": ", ".join(sink.scores_set) or "none",
+        # A warning: submissions to these forms do not score FORM_SCORE.
+        "forms/score_left_alone": "; ".join(f"{name}: {why}" for name, why in sink.scores_left_alone.items()) or "none",
+    },
 )

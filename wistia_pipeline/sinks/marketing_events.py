@@ -17,8 +17,16 @@ ENTITY_TYPE = "MarketingCustom"
 SUB_TYPE = "Video view"
 
 
+def notifies(view: Mapping[str, Any], settings: Settings) -> bool:
+    """Whether the entry notifies the account's managers (Upsales' `notify`): ACTIVITY_NOTIFY on and
+    the view at or above ACTIVITY_NOTIFY_MIN_PERCENT, so a salesperson hears of real interest only."""
+    return settings.activity_notify and rules.at_least_percent(view["percent_viewed"],
+                                                               settings.activity_notify_min_percent)
+
+
 def activity_payload(view: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
-    """The marketing event for one filtered view (a row of filtered_views)."""
+    """The marketing event for one filtered view (a row of filtered_views). `notify` is sent only
+    when true: the payload of a view that does not notify is what it was before ACTIVITY_NOTIFY."""
     anonymous = view["match_type"] != "contact" or view["contact_id"] is None
     heatmap = rules.heatmap_url(view["event_key"], view["heatmap_url"], settings.wistia_api_url,
                                 settings.wistia_public_token)
@@ -36,6 +44,8 @@ def activity_payload(view: Mapping[str, Any], settings: Settings) -> dict[str, A
     }
     if not anonymous:
         payload["contact"] = int(view["contact_id"])
+    if notifies(view, settings):
+        payload["notify"] = True
     return payload
 
 
@@ -61,6 +71,7 @@ class MarketingEventSink:
             "value": payload["value"],
             "form_id": None,
             "form_name": None,
+            "notified": bool(payload.get("notify")),
         }
 
     def post(self, payload: Mapping[str, Any]) -> str:

@@ -47,6 +47,8 @@ NOT_A_REFUSAL = frozenset({401, 403, 404, 405, 407, 408, 409, 421, 425, 429})
 
 # What the ledger keeps of a post (a sink's `ledger_facts`), each a parameter of ledger_mark_in_flight.sql.
 LEDGER_FACTS = ("external_id", "client_id", "contact_id", "score", "value", "form_id", "form_name")
+# Facts a sink may leave out (NULL): added after plug-ins were written against the seven above.
+OPTIONAL_LEDGER_FACTS = ("notified",)
 
 
 def enqueue(con: duckdb_module.DuckDBPyConnection, destination: str, first: date, last: date) -> int:
@@ -380,7 +382,8 @@ def claim(con: duckdb_module.DuckDBPyConnection, sink: Any, view: dict[str, Any]
     facts = sink.ledger_facts(view, payload)
     claimed = db.run_script(con, "ledger_mark_in_flight", {
         "destination": sink.destination, "event_key": view["event_key"], "day": view["day"],
-        **{name: facts[name] for name in LEDGER_FACTS}, "run_id": run_id,
+        **{name: facts[name] for name in LEDGER_FACTS},
+        **{name: facts.get(name) for name in OPTIONAL_LEDGER_FACTS}, "run_id": run_id,
     }).fetchall()
     if not claimed:  # posted, rejected, or already tried by this run: never a second post
         stats.skipped += 1

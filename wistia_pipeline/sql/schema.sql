@@ -106,10 +106,13 @@ CREATE TABLE IF NOT EXISTS synced_ledger (
     posted_at    TIMESTAMP,
     run_id       VARCHAR,
     lookup_first BOOLEAN DEFAULT false,    -- look it up in Upsales before posting (queued with no ledger, re-offered)
+    notified     BOOLEAN,                  -- activities: the entry carried notify (account managers notified)
     PRIMARY KEY (destination, event_key)
 );
 -- Files written by the first release lack the column.
 ALTER TABLE synced_ledger ADD COLUMN IF NOT EXISTS lookup_first BOOLEAN DEFAULT false;
+-- Files written before ACTIVITY_NOTIFY lack it (their rows: NULL, nothing was notified).
+ALTER TABLE synced_ledger ADD COLUMN IF NOT EXISTS notified BOOLEAN;
 
 -- Every failed attempt and every re-offer of a ledger row: when, by which run, what happened and
 -- what Upsales said. The ledger row keeps only the latest state; this keeps the history.
@@ -144,9 +147,13 @@ CREATE TABLE IF NOT EXISTS upsales_forms (
     policy      VARCHAR NOT NULL,
     form_id     BIGINT NOT NULL,
     form_uuid   VARCHAR NOT NULL,
-    created     BOOLEAN NOT NULL,          -- created by this pipeline (else found in Upsales)
-    recorded_at TIMESTAMP NOT NULL
+    created     BOOLEAN NOT NULL,          -- created by this pipeline (here, or found with its description): its score is ours to set
+    recorded_at TIMESTAMP NOT NULL,
+    score       INTEGER                    -- the form's lead score as the pipeline last set (or, not ours, saw) it; NULL: unknown
 );
+-- Files written before FORM_SCORE lack it: their forms' scores are unknown (NULL), so the
+-- pipeline's own forms get FORM_SCORE before their next submission.
+ALTER TABLE upsales_forms ADD COLUMN IF NOT EXISTS score INTEGER;
 
 -- Wistia medias with their project: the asset wistia_medias (stages/medias.py), refreshed whole
 -- when a setting reads the projects (the project filter, FORM_POLICY=project).

@@ -39,3 +39,10 @@ def test_field_values_by_name_or_by_field_id():
     assert submitted_event_key({"fieldValues": [{"fieldId": EVENT_KEY_FIELD, "value": ""},
                                                 {"fieldId": EVENT_KEY_FIELD, "value": "k3"}]}) == "k3"
     assert submitted_event_key({"fieldValues": None}) is None
+
+
+def test_a_form_score_is_a_whole_number_or_unknown():
+    """Issue #15: no recorded form shows `score`; an unreadable one is unknown, never 0."""
+    assert [readback.form_score({"score": v}) for v in (25, 0, 25.0, "25", " 7 ")] == [25, 0, 25, 25, 7]
+    assert [readback.form_score(f) for f in ({}, {"score": None}, {"score": True}, {"score": 2.5},
+                                              {"score": "ten"}, None, [])] == [None] * 7

@@ -72,3 +72,18 @@ def test_a_read_answered_500_is_retried(sb):
     sb.upsales.fail_next(500, count=2, headers={"Retry-After": "0"}, path_prefix="/v2/forms")
     assert client_for(sb).find_forms_by_name("x") == []
     assert sb.upsales.request_count("/v2/forms") == 3
+
+
+def test_a_form_update_puts_only_the_changes_and_is_retried_as_idempotent(sb):
+    """Issue #15: the score is changed by PUT /v2/forms/{id}; repeating a PUT cannot double
+    anything, so a 500 is retried like a read (a POST is not: see above)."""
+    client = client_for(sb)
+    form = client.create_form({"name": "Wistia video views", "title": "Mine", "score": 10})
+    sb.upsales.fail_next(500, count=2, headers={"Retry-After": "0"}, path_prefix="/v2/forms")
+    updated = client.update_form(form["id"], {"score": 40})
+    assert updated["score"] == 40 and updated["title"] == "Mine"  # the rest as it was
+    assert sb.upsales.request_count("/v2/forms", method="PUT") == 3
+    assert sb.upsales.forms[0]["score"] == 40
+    with pytest.raises(ApiError) as caught:
+        client.update_form(4040, {"score": 40})
+    assert caught.value.status == 404 and "\n" not in str(caught.value)

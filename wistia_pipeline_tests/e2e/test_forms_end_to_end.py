@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+import duckdb
 import pytest
 
 from wistia_pipeline.cli import run_sync
@@ -141,3 +142,60 @@ def test_forms_failing_does_not_stop_activities_and_is_retried_next_run(views, s
     assert report.posted == {"activities": 0, "forms": 3}
     assert set(submitted(sandbox)) == {"k-anna", "k-erik", "k-sara"}
     assert len(sandbox.upsales.events) == 1
+
+
+def test_submissions_score_form_score_and_a_changed_score_is_put_once_before_the_next(
+        views, sandbox, pipeline_env, monkeypatch):
+    """Issue #15: the created form scores FORM_SCORE, so each submission adds it to the contact;
+    a changed FORM_SCORE is one PUT on the same form (never a new form) before the next
+    submission; an unchanged one costs no call; the launchpad can override it for one run."""
+    import dagster as dg
+
+    from wistia_pipeline.automation import SYNC_JOB_NAME, range_tags
+    from wistia_pipeline.definitions import build_defs
+
+    def anna() -> int:
+        return sandbox.upsales.contacts[1]["score"]
+
+    def new_view(key: str, seconds: int) -> None:
+        sandbox.wistia.add_events([event(views, key=key, conversion_email="anna.berg@acme.se",
+                                         media_id="tour000001", media_name="Tour one", percent=0.8, seconds=seconds)])
+
+    monkeypatch.setenv("FORM_POLICY", "single")
+    monkeypatch.setenv("FORM_SCORE", "25")
+    first = run_sync(views, views)
+    assert first.success and first.posted == {"forms": 3}, first.error
+    [form] = sandbox.upsales.forms
+    assert form["score"] == 25
+    assert [s["score"] for s in sandbox.upsales.form_submits] == [25, 25, 25]
+    assert anna() == 25  # Anna's one view; Erik and Sara are no contacts in Upsales
+
+    monkeypatch.setenv("FORM_SCORE", "40")
+    new_view("k-anna-2", 20000)
+    second = run_sync(views, views)
+    assert second.success and second.posted == {"forms": 1}, second.error
+    assert sandbox.upsales.request_count("/v2/forms", method="PUT") == 1
+    assert sandbox.upsales.request_count("/v2/forms", method="POST") == 1 and len(sandbox.upsales.forms) == 1
+    assert sandbox.upsales.forms[0]["score"] == 40 and sandbox.upsales.form_submits[-1]["score"] == 40
+    assert anna() == 25 + 40
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        assert con.execute("SELECT name, created, score FROM upsales_forms").fetchall() == [
+            ("Wistia video views", True, 40)]
+
+    steady = run_sync(views, views)  # nothing new, the same setting: the one call of every run
+    assert steady.success and steady.posted == {"forms": 0}
+    assert steady.calls["upsales"] == {"GET /v2/self": 1}
+    assert sandbox.upsales.request_count("/v2/forms", method="PUT") == 1
+
+    new_view("k-anna-3", 21000)  # the launchpad's run config overrides FORM_SCORE for one run
+    with dg.instance_for_test() as instance:
+        result = build_defs().resolve_job_def(SYNC_JOB_NAME).execute_in_process(
+            instance=instance, tags=range_tags(views, views),
+            # A run's config replaces the resource's whole config (fields it leaves out take their
+            # defaults, not the environment's), so the run's other settings are given again.
+            run_config={"resources": {"pipeline_settings": {"config": {
+                "form_score": "60", "sync_forms": "true", "sync_activities": "false", "form_policy": "single",
+                "min_percent_watched": "10", "wistia_public_token": "pub"}}}})
+    assert result.success
+    assert sandbox.upsales.request_count("/v2/forms", method="PUT") == 2
+    assert sandbox.upsales.form_submits[-1]["score"] == 60 and anna() == 25 + 40 + 60

@@ -175,3 +175,32 @@ def test_overriding_one_setting_keeps_the_environments_others(demo, sandbox, pip
                             "AND destination = 'forms'").fetchone()[0]
     assert destinations == [("activities",), ("forms",)]
     assert below > 0  # the override holds for both destinations
+
+
+def test_notify_on_only_the_views_at_or_above_its_minimum_notify(demo, sandbox, pipeline_env, today, monkeypatch):
+    """Issue #15: with ACTIVITY_NOTIFY the posted entries at or above ACTIVITY_NOTIFY_MIN_PERCENT
+    carry `notify: true` (Upsales notifies the account managers), the others none; the ledger keeps
+    which did, and `explain` says so."""
+    from wistia_pipeline import rules
+    from wistia_pipeline.operations.explain import explain
+    from wistia_pipeline.settings import Settings
+
+    monkeypatch.setenv("ACTIVITY_NOTIFY", "true")
+    monkeypatch.setenv("ACTIVITY_NOTIFY_MIN_PERCENT", "60")
+    run = run_sync(today - timedelta(days=2), today)
+    assert run.success and run.posted["activities"] == 14, run.error
+    with duckdb.connect(pipeline_env["WISTIA_PIPELINE_DB"], read_only=True) as con:
+        posted = con.execute(
+            "SELECT l.external_id, f.percent_viewed, l.notified, f.email FROM synced_ledger AS l JOIN filtered_views AS f "
+            "USING (destination, event_key) WHERE l.destination = 'activities'").fetchall()
+    assert len(posted) == 14
+    stored = {e["externalId"]: e.get("notify") for e in sandbox.upsales.events}
+    expected = {external_id: (True if percent * 100 >= 60 - rules.PERCENT_TOLERANCE else None)
+                for external_id, percent, _, _ in posted}
+    assert stored == expected
+    assert {True, None} == set(expected.values())  # the demo has views on both sides of 60 %
+    assert all(notified == (expected[external_id] is True) for external_id, _, notified, _ in posted)
+    email = next(e for x, p, n, e in posted if n)
+    words = [o.words for v in explain(email, Settings.from_env(), today).views for o in v.outcomes
+             if o.destination == "activities" and o.outcome == "synced"]
+    assert any(", notifying the account managers by run " in w for w in words)

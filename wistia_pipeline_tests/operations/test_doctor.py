@@ -148,3 +148,61 @@ def test_the_daily_upsales_calls_are_projected_against_the_budget(doctor, monkey
     assert code == 1
     assert lines["Upsales calls per day"].startswith("✘ FAIL  Upsales calls per day: 1,512 projected")
     assert "budget 1,000 -> fix: raise CONTACT_REFRESH_MINUTES" in lines["Upsales calls per day"]
+
+
+# -- issue #15: the score in use, notifications, and the settings Upsales would silently drop -------
+
+
+def test_the_scores_and_notifications_in_use_are_shown(doctor, monkeypatch):
+    monkeypatch.setenv("SYNC_FORMS", "true")
+    monkeypatch.setenv("FORM_SCORE", "25")
+    code, lines, out = doctor()
+    assert code == 0 and out.rstrip().endswith("All checks passed.")
+    assert lines["FORM_SCORE"] == "✔ OK    FORM_SCORE: 25"
+    assert lines["ACTIVITY_NOTIFY"] == "✔ OK    ACTIVITY_NOTIFY: false"
+    assert lines["ACTIVITY_NOTIFY_MIN_PERCENT"] == "✔ OK    ACTIVITY_NOTIFY_MIN_PERCENT: 50"
+    assert lines["form score"].startswith("✔ OK    form score: each form submission adds 25 to the contact's lead score")
+    assert lines["activity notifications"] == "✔ OK    activity notifications: off (ACTIVITY_NOTIFY=false); each entry scores 10"
+    monkeypatch.setenv("ACTIVITY_NOTIFY", "true")
+    monkeypatch.setenv("ACTIVITY_NOTIFY_MIN_PERCENT", "75")
+    _, lines, _ = doctor()
+    assert lines["activity notifications"] == (
+        "✔ OK    activity notifications: the account managers are notified of views at or above 75 % "
+        "(ACTIVITY_NOTIFY_MIN_PERCENT); each entry scores 10")
+
+
+def test_notify_with_an_activity_score_of_0_and_forms_scoring_0_are_warnings(doctor, monkeypatch):
+    """Upsales sends no notification for a score of 0: the run would work and notify no one."""
+    for name, value in {"ACTIVITY_NOTIFY": "true", "ACTIVITY_SCORE": "0", "SYNC_FORMS": "true",
+                        "FORM_SCORE": "0"}.items():
+        monkeypatch.setenv(name, value)
+    code, lines, out = doctor()
+    assert code == 0  # a warning never fails
+    assert lines["activity notifications"] == (
+        "⚠ WARN  activity notifications: ACTIVITY_NOTIFY is on but ACTIVITY_SCORE is 0: Upsales sends no "
+        "notification for an entry that scores 0, so no one is notified -> fix: set ACTIVITY_SCORE above 0, "
+        "or ACTIVITY_NOTIFY=false")
+    assert lines["form score"].startswith(
+        "⚠ WARN  form score: FORM_SCORE is 0: form submissions add no score and send no notification in Upsales "
+        "-> fix: set FORM_SCORE above 0")
+    assert out.rstrip().endswith("All checks passed. 2 warnings.")
+    monkeypatch.setenv("SYNC_FORMS", "false")  # forms off: their score is not a concern
+    monkeypatch.setenv("ACTIVITY_NOTIFY", "false")  # nothing to notify: a score of 0 is a choice
+    _, lines, out = doctor()
+    assert "form score" not in lines and lines["activity notifications"].startswith("✔ OK")
+    assert out.rstrip().endswith("All checks passed.")
+
+
+def test_a_bad_notify_setting_is_red_and_its_summary_line_left_out(doctor, monkeypatch):
+    monkeypatch.setenv("ACTIVITY_NOTIFY_MIN_PERCENT", "150")
+    code, lines, _ = doctor()
+    assert code == 1
+    assert lines["ACTIVITY_NOTIFY_MIN_PERCENT"].startswith(
+        "✘ FAIL  ACTIVITY_NOTIFY_MIN_PERCENT: must be a number from 0 to 100, got '150'")
+    assert "activity notifications" not in lines
+
+
+def test_a_warning_is_yellow_with_its_fix():
+    checks = [Check("a", True, "fine"), Check("w", True, "odd", "mend it", warning=True)]
+    assert format_checks(checks) == "✔ OK    a: fine\n⚠ WARN  w: odd -> fix: mend it\nAll checks passed. 1 warning."
+    assert "\033[33m⚠ WARN\033[0m  w: odd" in format_checks(checks, colour=True)

@@ -18,7 +18,7 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 READ_ONLY_LINES = {
     "Wistia projects", "Wistia medias", "Wistia stats", "Wistia days", "Upsales API key", "Upsales customer id",
     "Upsales rate-limit headers", "Upsales batched email look-up", "Upsales email case", "Upsales domain look-up",
-    "Upsales externalId filter", "Upsales form name filter", "Upsales form submissions filter",
+    "Upsales externalId filter", "Upsales form name filter", "Upsales form submissions filter", "Upsales form score",
 }
 WRITE_LINES = {
     "Upsales test event", "Upsales test event date", "Upsales test event value and score",
@@ -196,3 +196,26 @@ def test_bad_settings_or_arguments_exit_2_before_any_request(probe, sandbox, cap
     code, _, _ = probe(*args)
     assert code == 2
     assert sandbox.wistia.requests == [] and sandbox.upsales.requests == []
+
+
+def test_the_form_score_is_read_tolerantly(probe, sandbox):
+    """Issue #15: a form's `score` is unverified; the line is green when it reads, says which of
+    the pipeline's forms a sync will set FORM_SCORE on, and only warns when no form shows one."""
+    from wistia_pipeline.sinks.forms import FORM_DESCRIPTION
+
+    _, lines, _ = probe()
+    assert lines["Upsales form score"] == (
+        "✔ OK    Upsales form score: no form yet: the first sync creates its forms with FORM_SCORE=10")
+    sandbox.upsales.forms += [
+        {"id": 61, "uuid": "1234u61", "name": "Wistia: Webinars", "description": FORM_DESCRIPTION, "score": 10},
+        {"id": 62, "uuid": "1234u62", "name": "Wistia: Tours", "description": FORM_DESCRIPTION, "score": 0},
+        {"id": 63, "uuid": "1234u63", "name": "Contact us", "description": "", "score": 3}]
+    code, lines, _ = probe()
+    assert code == 0 and lines["Upsales form score"] == (
+        "✔ OK    Upsales form score: `score` read on 2 of 2 pipeline form(s); 1 of the pipeline's forms score "
+        "otherwise (Wistia: Tours): a sync sets FORM_SCORE=10 before their next submission")
+    sandbox.upsales.quirks.add("no_form_score")
+    code, lines, out = probe()
+    assert code == 0 and out.rstrip().endswith("All checks passed. 1 warning.")
+    assert lines["Upsales form score"].startswith("⚠ WARN  Upsales form score: none of 2 form(s) shows a `score`")
+    assert writes(sandbox) == []

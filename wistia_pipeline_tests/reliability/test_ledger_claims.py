@@ -104,7 +104,7 @@ def test_reconciling_looks_up_100_in_flight_activities_per_call(ready, sandbox):
         db.run_script(ready.con, "ledger_mark_in_flight", {
             "destination": "activities", "event_key": key, "day": DAY, "external_id": external_id(key),
             "client_id": 7, "contact_id": None, "score": 10, "value": "x", "form_id": None, "form_name": None,
-            "run_id": "run-A"}).fetchall()
+            "notified": None, "run_id": "run-A"}).fetchall()
         if n % 2 == 0:  # half of them reached Upsales before the crash
             client.create_event({"entityType": "MarketingCustom", "subType": "Video view", "client": 7,
                                  "externalId": external_id(key)})

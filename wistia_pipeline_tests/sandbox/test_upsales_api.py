@@ -404,3 +404,104 @@ def test_forms_create_find_submit(crm: Sandbox) -> None:
     bad = requests.post(crm.upsales_url + "/external/formSubmit", data={"formCid": "1", "formId": form["uuid"],
                         "Contact.email": "a@b.se"}, timeout=5)
     assert bad.status_code == 400
+
+
+# -- issue #15: a form's score (what a submission adds to the contact), PUT /v2/forms/{id}, notify ---
+
+
+def submit_to(sb: Sandbox, form: dict, email: str) -> requests.Response:
+    return requests.post(sb.upsales_url + "/external/formSubmit", timeout=5,
+                         data={"formCid": "1234", "formId": form["uuid"], "Contact.email": email})
+
+
+def test_a_submission_adds_the_form_s_score_to_the_contact(crm: Sandbox) -> None:
+    scoring = upsales_request(crm, "POST", "/v2/forms", json={"name": "Scores", "score": 25}).json()["data"]
+    silent = upsales_request(crm, "POST", "/v2/forms", json={"name": "Silent"}).json()["data"]
+    assert (scoring["score"], silent["score"]) == (25, 0)  # a form created without one scores 0
+    assert upsales_get(crm, f"/v2/forms/{scoring['id']}").json()["data"]["score"] == 25
+    assert submit_to(crm, scoring, "karl.eriksson@nordkraft.se").status_code == 200
+    assert submit_to(crm, scoring, "Karl.Eriksson@nordkraft.se").status_code == 200
+    assert submit_to(crm, silent, "karl.eriksson@nordkraft.se").status_code == 200
+    assert crm.upsales.contacts[4]["score"] == 50  # 25 twice, 0 once
+    assert [s["score"] for s in crm.upsales.form_submits] == [25, 25, 0]
+    contact = upsales_get(crm, "/v2/contacts", {"id": "eq:4"}).json()["data"][0]
+    assert contact["score"] == 50 and contact["scoreUpdateDate"] is not None
+    assert crm.upsales.contacts[2]["score"] == 0  # another contact of the account: untouched
+
+
+def test_put_a_form_changes_only_what_it_is_given_and_is_idempotent(crm: Sandbox) -> None:
+    form = upsales_request(crm, "POST", "/v2/forms", json={
+        "name": "Wistia video views", "title": "Videos", "score": 10,
+        "fields": [{"name": "Contact.email", "title": "Email", "required": True, "datatype": "text"}]}).json()["data"]
+    for _ in range(2):
+        answer = upsales_request(crm, "PUT", f"/v2/forms/{form['id']}", json={"id": form["id"], "score": 40})
+        assert answer.status_code == 200 and answer.json()["error"] is None
+        assert answer.json()["data"]["score"] == 40
+    [stored] = crm.upsales.forms
+    assert stored["score"] == 40 and stored["title"] == "Videos" and stored["fields"] == form["fields"]
+    assert (stored["id"], stored["uuid"], stored["regDate"]) == (form["id"], form["uuid"], form["regDate"])
+    assert submit_to(crm, stored, "karl.eriksson@nordkraft.se").status_code == 200
+    assert crm.upsales.form_submits[0]["score"] == 40 and crm.upsales.contacts[4]["score"] == 40
+    unchanged = upsales_request(crm, "PUT", f"/v2/forms/{form['id']}", json={"uuid": "1234uother", "submits": 99})
+    assert unchanged.status_code == 200 and crm.upsales.forms[0]["uuid"] == form["uuid"]  # read-only fields kept
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"score": -1}, "Invalid score: must be a whole number from 0 to 1000"),
+    ({"score": 1001}, "Invalid score: must be a whole number from 0 to 1000"),
+    ({"score": "ten"}, "Invalid score: must be a whole number from 0 to 1000"),
+    ({"score": True}, "Invalid score: must be a whole number from 0 to 1000"),
+    ({"score": 2.5}, "Invalid score: must be a whole number from 0 to 1000"),
+    ({"name": ""}, "Invalid name: must be a non-empty string"),
+    ({"fields": {}}, "Invalid fields: must be a list"),
+    ({"id": 999, "score": 5}, "Invalid id: the body's id is not 1"),
+    (["score", 5], "Body must be a JSON object"),
+])
+def test_put_a_form_validates_like_the_other_writes(crm: Sandbox, body, message) -> None:
+    form = upsales_request(crm, "POST", "/v2/forms", json={"name": "F", "score": 10}).json()["data"]
+    answer = upsales_request(crm, "PUT", f"/v2/forms/{form['id']}", json=body)
+    assert answer.status_code == 400
+    assert error_of(answer) == {"key": "FailedValidation", "code": 400, "errorCode": 26, "msg": message}
+    assert crm.upsales.forms[0]["score"] == 10 and crm.upsales.forms[0]["name"] == "F"
+
+
+def test_put_a_form_needs_the_key_and_an_existing_form(crm: Sandbox) -> None:
+    form = upsales_request(crm, "POST", "/v2/forms", json={"name": "F", "score": 10}).json()["data"]
+    anonymous = upsales_request(crm, "PUT", f"/v2/forms/{form['id']}", token=None, json={"score": 40})
+    assert anonymous.status_code == 401 and error_of(anonymous)["key"] == "Unauthorized"
+    missing = upsales_request(crm, "PUT", "/v2/forms/4040", json={"score": 40})
+    assert missing.status_code == 404
+    assert error_of(missing) == {"key": "NotFound", "code": 404, "errorCode": 404, "msg": "No forms with id 4040"}
+    assert upsales_request(crm, "PUT", "/v2/forms/abc", json={"score": 40}).status_code == 400
+    assert upsales_request(crm, "PUT", "/v2/events/1", json={"score": 40}).status_code == 404  # forms only
+    assert crm.upsales.forms[0]["score"] == 10
+
+
+def test_a_form_create_validates_its_score(crm: Sandbox) -> None:
+    refused = upsales_request(crm, "POST", "/v2/forms", json={"name": "F", "score": -5})
+    assert refused.status_code == 400 and error_of(refused)["msg"].startswith("Invalid score")
+    assert crm.upsales.forms == []
+
+
+def test_the_quirk_no_form_score_hides_the_score_but_keeps_applying_it(crm: Sandbox) -> None:
+    crm.upsales.quirks.add("no_form_score")
+    form = upsales_request(crm, "POST", "/v2/forms", json={"name": "F", "score": 15}).json()["data"]
+    assert "score" not in form and "score" not in upsales_get(crm, f"/v2/forms/{form['id']}").json()["data"]
+    assert "score" not in upsales_request(crm, "PUT", f"/v2/forms/{form['id']}", json={"score": 20}).json()["data"]
+    assert submit_to(crm, form, "karl.eriksson@nordkraft.se").status_code == 200
+    assert crm.upsales.contacts[4]["score"] == 20
+
+
+def test_an_event_keeps_notify_as_sent(crm: Sandbox) -> None:
+    notified = post_event(crm, {**VALID, "notify": True, "notifyUserIds": [13]}).json()["data"]
+    plain = post_event(crm, {**VALID, "externalId": "other"}).json()["data"]
+    assert (notified["notify"], notified["notifyUserIds"], plain["notify"]) == (True, [13], None)
+    q = json.dumps({"a": "externalId", "c": "eq", "v": VALID["externalId"]})
+    [read] = upsales_get(crm, "/v2/events", {"q": q}).json()["data"]
+    assert read["notify"] is True
+    assert [e["notify"] for e in crm.upsales.events] == [True, None]
+    for bad, message in [({"notify": "yes"}, "Invalid notify: must be true or false"),
+                         ({"notifyUserIds": "13"}, "Invalid notifyUserIds: must be a list of user ids")]:
+        refused = post_event(crm, {**VALID, **bad})
+        assert refused.status_code == 400 and error_of(refused)["msg"] == message
+    assert len(crm.upsales.events) == 2

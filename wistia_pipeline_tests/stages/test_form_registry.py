@@ -38,7 +38,8 @@ def metadata_of(materialization: dg.AssetMaterialization) -> dict:
 def seed(path: str, rows: list[tuple]) -> None:
     with db.open_database(path) as con:
         db.prepare(con)
-        con.executemany("INSERT INTO upsales_forms VALUES (?, ?, ?, ?, ?, ?)",
+        con.executemany("INSERT INTO upsales_forms (name, policy, form_id, form_uuid, created, recorded_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
                         [[*row, datetime(2026, 11, 1, 12, 0)] for row in rows])
 
 
@@ -84,7 +85,7 @@ def test_it_shows_the_registry_the_policy_s_forms_first_and_calls_no_one(pipelin
     assert shown["dagster/row_count"] == 3 and shown["forms_of_the_policy"] == of_policy
     assert shown["created_by_the_pipeline"] == 2
     assert [c.name for c in shown["dagster/column_schema"].columns] == [
-        "name", "policy", "form_id", "form_uuid", "created", "recorded_at"]
+        "name", "policy", "form_id", "form_uuid", "created", "recorded_at", "score"]
     rows = [line for line in shown["preview"].splitlines() if line.startswith("| Wistia")]
     names = [line.split(" | ")[0].removeprefix("| ") for line in rows]
     assert names[:of_policy] == sorted(n for n, p, *_ in REGISTRY if p == policy)
