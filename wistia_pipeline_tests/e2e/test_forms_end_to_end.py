@@ -191,11 +191,8 @@ def test_submissions_score_form_score_and_a_changed_score_is_put_once_before_the
     with dg.instance_for_test() as instance:
         result = build_defs().resolve_job_def(SYNC_JOB_NAME).execute_in_process(
             instance=instance, tags=range_tags(views, views),
-            # A run's config replaces the resource's whole config (fields it leaves out take their
-            # defaults, not the environment's), so the run's other settings are given again.
-            run_config={"resources": {"pipeline_settings": {"config": {
-                "form_score": "60", "sync_forms": "true", "sync_activities": "false", "form_policy": "single",
-                "min_percent_watched": "10", "wistia_public_token": "pub"}}}})
+            # The one setting: the others keep the environment's values (test_sync_end_to_end).
+            run_config={"resources": {"pipeline_settings": {"config": {"form_score": "60"}}}})
     assert result.success
     assert sandbox.upsales.request_count("/v2/forms", method="PUT") == 2
     assert sandbox.upsales.form_submits[-1]["score"] == 60 and anna() == 25 + 40 + 60
