@@ -336,11 +336,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from wistia_pipeline.operations.retry import RetryError, format_retry, retry
     from wistia_pipeline.settings import database_path
 
-    Settings.from_env(require_tokens=False)  # a bad setting stops here, in one line
+    account = chosen_account(args)
+    env = None if account is None else account.env()
+    Settings.from_env(env, require_tokens=False)  # a bad setting stops here, in one line
     start = parse_day(args.start, "--start") if args.start else None
     end = parse_day(args.end, "--end") if args.end else None
     try:
-        result = retry(database_path(), args.destination, args.status, start=start, end=end,
+        result = retry(database_path(env), args.destination, args.status, start=start, end=end,
                        email=args.email, event_key=args.event_key)
     except RetryError as error:
         raise UsageError(str(error)) from None
@@ -348,7 +350,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0 if result.total else 1
 
 
-def account_envs() -> list[tuple[str, dict[str, str]]] | None:
+def account_envs() -> list[tuple[Any, dict[str, str]]] | None:
     """Each account's environment as `doctor` and `probe` read it (its settings, its secrets from
     the variables it names, the process's DAGSTER_HOME), or None in single-account mode."""
     from wistia_pipeline.definitions import many_accounts
@@ -359,7 +361,7 @@ def account_envs() -> list[tuple[str, dict[str, str]]] | None:
         return None
     process = environment()
     shared = {name: process[name] for name in ("DAGSTER_HOME", "DAGSTER_WEBSERVER_URL") if process.get(name)}
-    return [(account.name, {**shared, **account.env(process)}) for account in accounts]
+    return [(account, {**shared, **account.env(process)}) for account in accounts]
 
 
 def print_sections(run, format_checks, colour: bool) -> int:
@@ -372,13 +374,25 @@ def print_sections(run, format_checks, colour: bool) -> int:
         return 0 if all(check.ok for check in checks) else 1
     from wistia_pipeline.operations.doctor import Check
 
+    from wistia_pipeline.accounts import unread_variables
+
+    unread = unread_variables([account for account, _ in sections])
+    if unread:
+        print(f"note: many-account mode reads settings from the accounts file only; set in the "
+              f"environment and not read: {', '.join(unread)}")
     failed = []
-    for name, env in sections:
+    for account, env in sections:
+        name = account.name
         print(f"== account {name} ==")
-        try:
-            checks = run(env)
+        checks = []
+        try:  # the variables the account names, by their names (doctor's own lines say WISTIA_API_TOKEN)
+            account.check_secrets()
         except SettingsError as error:
-            checks = [Check("settings", False, str(error), "docs/accounts.md")]
+            checks.append(Check("account's variables", False, str(error), "set it, or fix the accounts file"))
+        try:
+            checks += run(env)
+        except SettingsError as error:
+            checks.append(Check("settings", False, str(error), "docs/accounts.md"))
         print(format_checks(checks, colour=colour))
         if not all(check.ok for check in checks):
             failed.append(name)
@@ -449,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     retry = commands.add_parser(
         "retry", help="re-offer ledger rows: the next sync looks each up in Upsales and posts it if absent")
     retry.add_argument("--destination", required=True, choices=registry.names())
+    retry.add_argument("--account", metavar="NAME",
+                       help="many-account mode (WISTIA_PIPELINE_ACCOUNTS): the account whose ledger to re-offer")
     retry.add_argument("--status", default="rejected", choices=("rejected", "failed"),
                        help="rejected (default): refused by Upsales; failed: left queued or in flight")
     which = retry.add_mutually_exclusive_group()
