@@ -364,9 +364,10 @@ def account_envs() -> list[tuple[Any, dict[str, str]]] | None:
     return [(account, {**shared, **account.env(process)}) for account in accounts]
 
 
-def print_sections(run, format_checks, colour: bool) -> int:
-    """`run()`'s checks; in many-account mode a section per account, each run whatever the others
-    found (one account's bad setting or token hides no other account's checks)."""
+def print_sections(run, format_checks, colour: bool, each=None) -> int:
+    """`run()`'s checks; in many-account mode a section per account (`each(env, account)`, default
+    `run(env)`), each run whatever the others found (one account's bad setting or token hides no
+    other account's checks)."""
     sections = account_envs()
     if sections is None:
         checks = run()
@@ -390,7 +391,7 @@ def print_sections(run, format_checks, colour: bool) -> int:
         except SettingsError as error:
             checks.append(Check("account's variables", False, str(error), "set it, or fix the accounts file"))
         try:
-            checks += run(env)
+            checks += each(env, account) if each else run(env)
         except SettingsError as error:
             checks.append(Check("settings", False, str(error), "docs/accounts.md"))
         print(format_checks(checks, colour=colour))
@@ -404,7 +405,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from wistia_pipeline.operations.doctor import format_checks, run_doctor
 
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    return print_sections(run_doctor, format_checks, colour)
+    from wistia_pipeline.stages.common import account_pool
+
+    return print_sections(run_doctor, format_checks, colour,
+                          each=lambda env, account: run_doctor(env, pool=account_pool(account.name)))
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

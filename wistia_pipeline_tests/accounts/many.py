@@ -44,9 +44,11 @@ def posted_keys(sandbox: Sandbox) -> tuple[list[str], list[str]]:
 
 
 @contextlib.contextmanager
-def three_accounts(directory: Path, today: date, bad_upsales_token: str | None = None) -> Iterator[Accounts]:
+def three_accounts(directory: Path, today: date, bad_upsales_token: str | None = None,
+                   alert_urls: dict[str, str] | None = None) -> Iterator[Accounts]:
     """The accounts file and its three running sandboxes; `bad_upsales_token` names the account
-    whose Upsales key variable holds a key its Upsales rejects."""
+    whose Upsales key variable holds a key its Upsales rejects; `alert_urls` the accounts with an
+    alert webhook (account name -> URL)."""
     with contextlib.ExitStack() as stack:
         sandboxes, env, entries, expected = {}, {}, [], {}
         for name in NAMES:
@@ -70,6 +72,9 @@ def three_accounts(directory: Path, today: date, bad_upsales_token: str | None =
                 "settings": {"WISTIA_API_URL": sandbox.wistia_url, "UPSALES_API_URL": sandbox.upsales_url,
                              **{key: scenario.env[key] for key in DEMO_SETTING_NAMES}},
             })
+            if name in (alert_urls or {}):
+                env[f"{upper}_ALERT_WEBHOOK_URL"] = alert_urls[name]
+                entries[-1]["alert_webhook_url_env"] = f"{upper}_ALERT_WEBHOOK_URL"
             sandboxes[name] = sandbox
         file = directory / "accounts.yaml"
         file.write_text(yaml.safe_dump({

@@ -61,3 +61,11 @@ def test_account_without_the_file_is_a_usage_error(monkeypatch, capsys):
     monkeypatch.delenv("WISTIA_PIPELINE_ACCOUNTS", raising=False)
     assert main(["sync", "--account", "acme"]) == 2
     assert "WISTIA_PIPELINE_ACCOUNTS" in capsys.readouterr().err
+
+
+def test_probe_checks_every_account(accounts_env, capsys):
+    assert main(["probe"]) == 1
+    found = sections(capsys.readouterr().out)
+    assert list(found) == ["acme", "beta", "gamma"]
+    assert "✘" not in found["acme"] and "✘" not in found["beta"]
+    assert "✘" in found["gamma"]
