@@ -86,13 +86,12 @@ def account_of_run(run: dg.DagsterRun) -> str | None:
     return prefixes.pop() if len(prefixes) == 1 else None
 
 
-def previous_account_run_going(instance: dg.DagsterInstance, name: str) -> bool:
-    """Whether a run the schedule launched for this account is queued or running."""
-    return bool(instance.get_run_ids(
-        filters=dg.RunsFilter(statuses=automation.RUN_GOING,
-                              tags={automation.SCHEDULE_TAG: automation.SCHEDULE_NAME, ACCOUNT_TAG: name}),
-        limit=1,
-    ))
+def accounts_with_run_going(instance: dg.DagsterInstance) -> set[str]:
+    """The accounts a run the schedule launched is queued or running for (one query a tick, not
+    one per account)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=automation.RUN_GOING,
+                                                   tags={automation.SCHEDULE_TAG: automation.SCHEDULE_NAME}))
+    return {run.tags[ACCOUNT_TAG] for run in runs if run.tags.get(ACCOUNT_TAG)}
 
 
 def lookback_days(account: Account) -> int:
@@ -126,8 +125,9 @@ def build_schedule(accounts: Sequence[Account], assets: Sequence[dg.AssetsDefini
         tick = context.scheduled_execution_time or datetime.now(timezone.utc)
         today = tick.astimezone(timezone.utc).date()
         skipped = []
+        going = accounts_with_run_going(context.instance)
         for account in accounts:
-            if previous_account_run_going(context.instance, account.name):
+            if account.name in going:
                 skipped.append(account.name)
                 continue
             first, last = automation.lookback_window(today, lookback_days(account))
@@ -179,10 +179,14 @@ def build_alert_sensor(accounts: Sequence[Account]) -> dg.RunFailureSensorDefini
     return alert_on_run_failure
 
 
-def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinition) -> dg.Definitions:
+def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinition,
+                       only: str | None = None) -> dg.Definitions:
     """The Definitions of many-account mode: every account's assets, checks, resources and job,
-    the one schedule and the one failure sensor."""
+    the one schedule and the one failure sensor. `only`: that account's alone (the CLI's sync of
+    one account, which need not build 200 accounts' definitions), on the same partitions."""
     partitions = shared_partitions(accounts)
+    if only is not None:
+        accounts = [find_account(accounts, only)]
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     resources: dict[str, object] = {}

@@ -107,7 +107,14 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
 
         job_name, pool, ledger_key = account_job_name(account), account_pool(account), dg.AssetKey([account, "synced_ledger"])
         ledger_op, tags = f"{account}__synced_ledger", {ACCOUNT_TAG: account}
-    job = build_defs().resolve_job_def(job_name).with_logger_defs({"console": cli_console})
+    if account:
+        from wistia_pipeline.account_defs import build_account_defs
+        from wistia_pipeline.definitions import many_accounts
+
+        defs = build_account_defs(many_accounts() or [], dg.in_process_executor, only=account)
+    else:
+        defs = build_defs()
+    job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console})
     with dg.DagsterInstance.get() as instance:
         # A run whose process is gone would hold the pool slot for ever; then wait for the slot
         # here, out loud and interruptible, rather than silently inside Dagster's executor.
