@@ -102,15 +102,13 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
 
     job_name, pool, ledger_key, ledger_op, tags = SYNC_JOB_NAME, DUCKDB_POOL, SYNCED_LEDGER, "synced_ledger", {}
     if account:
-        from wistia_pipeline.account_defs import ACCOUNT_TAG, account_job_name
+        from wistia_pipeline.account_defs import ACCOUNT_TAG, account_job_name, build_account_defs
+        from wistia_pipeline.definitions import many_accounts
         from wistia_pipeline.stages.common import account_pool
 
         job_name, pool, ledger_key = account_job_name(account), account_pool(account), dg.AssetKey([account, "synced_ledger"])
         ledger_op, tags = f"{account}__synced_ledger", {ACCOUNT_TAG: account}
-    if account:
-        from wistia_pipeline.account_defs import build_account_defs
-        from wistia_pipeline.definitions import many_accounts
-
+        # Only this account's definitions: building every account's is seconds per hundred.
         defs = build_account_defs(many_accounts() or [], dg.in_process_executor, only=account)
     else:
         defs = build_defs()
