@@ -64,8 +64,9 @@ def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
     return redaction.clean(text, _secrets(env), ERROR_MAX_CHARS)
 
 
-def error_summary(context: dg.RunFailureSensorContext) -> str:
-    """The first failed step and its innermost error, else the run's own failure message."""
+def error_summary(context: dg.RunFailureSensorContext, env: Mapping[str, str] | None = None) -> str:
+    """The first failed step and its innermost error, else the run's own failure message; the
+    secrets of `env` (default: the environment's) masked."""
     failures = context.get_step_failure_events()
     if failures:
         first = failures[0]
@@ -76,17 +77,21 @@ def error_summary(context: dg.RunFailureSensorContext) -> str:
         data = context.failure_event.event_specific_data
         error = getattr(data, "error", None)
         summary = root_cause(error) if error is not None else (context.failure_event.message or "the run failed")
-    return clean_error(summary)
+    return clean_error(summary, env)
 
 
-def alert_message(job: str, run_id: str, error: str, url: str) -> dict[str, Any]:
-    return {
-        "text": f"{job} run {run_id[:8]} failed: {error} {url}",
+def alert_message(job: str, run_id: str, error: str, url: str, account: str | None = None) -> dict[str, Any]:
+    """The webhook's body; with `account` (many accounts, issue #14) the text starts with it."""
+    message = {
+        "text": f"{f'account {account}: ' if account else ''}{job} run {run_id[:8]} failed: {error} {url}",
         "job": job,
         "run_id": run_id,
         "error": error,
         "url": url,
     }
+    if account:
+        message["account"] = account
+    return message
 
 
 def post_alert(url: str, message: Mapping[str, Any], *, timeout: Any = TIMEOUT, attempts: int = ATTEMPTS,

@@ -86,8 +86,9 @@ def ensure_dagster_home() -> Path:
 
 
 def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = False,
-             only: list[str] | None = None) -> SyncReport:
-    """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance."""
+             only: list[str] | None = None, account: str | None = None) -> SyncReport:
+    """Materialize the whole chain for days first..last as one run in the DAGSTER_HOME instance;
+    with `account` (many-account mode), that account's job, pool and assets only."""
     import dagster as dg
 
     from wistia_pipeline import db, run_health
@@ -99,30 +100,42 @@ def run_sync(first: date, last: date, verbose: bool = False, dry_run: bool = Fal
     ensure_dagster_home()
     from wistia_pipeline.cli_logging import cli_console
 
-    job = build_defs().resolve_job_def(SYNC_JOB_NAME).with_logger_defs({"console": cli_console})
+    job_name, pool, ledger_key, ledger_op, tags = SYNC_JOB_NAME, DUCKDB_POOL, SYNCED_LEDGER, "synced_ledger", {}
+    if account:
+        from wistia_pipeline.account_defs import ACCOUNT_TAG, account_job_name, build_account_defs
+        from wistia_pipeline.definitions import many_accounts
+        from wistia_pipeline.stages.common import account_pool
+
+        job_name, pool, ledger_key = account_job_name(account), account_pool(account), dg.AssetKey([account, "synced_ledger"])
+        ledger_op, tags = f"{account}__synced_ledger", {ACCOUNT_TAG: account}
+        # Only this account's definitions: building every account's is seconds per hundred.
+        defs = build_account_defs(many_accounts() or [], dg.in_process_executor, only=account)
+    else:
+        defs = build_defs()
+    job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console})
     with dg.DagsterInstance.get() as instance:
         # A run whose process is gone would hold the pool slot for ever; then wait for the slot
         # here, out loud and interruptible, rather than silently inside Dagster's executor.
         for released in run_health.release_stuck_runs(instance):
             print(released.message, file=sys.stderr)
-        run_health.wait_for_slot(instance, DUCKDB_POOL, db.lock_timeout())
+        run_health.wait_for_slot(instance, pool, db.lock_timeout())
         run_id = str(uuid.uuid4())
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,  # known before the run starts, for the tags naming its process
-            tags={**range_tags(first, last), run_health.CLI_TAG: "cli", **run_health.process_tags(run_id)},
+            tags={**range_tags(first, last), run_health.CLI_TAG: "cli", **run_health.process_tags(run_id), **tags},
             run_config={"loggers": {"console": {"config": {"verbose": verbose}}},
-                        "ops": {"synced_ledger": {"config": {"dry_run": dry_run, "only_emails": list(only or [])}}}},
+                        "ops": {ledger_op: {"config": {"dry_run": dry_run, "only_emails": list(only or [])}}}},
             raise_on_error=False,
         )
-    ledger_steps = posting_steps()
+    ledger_steps = posting_steps(account)
     report = SyncReport(run_id=result.run_id, success=result.success, first=first, last=last, dry_run=dry_run)
     seen: set[Any] = set()
     for event in result.get_asset_materialization_events():
         # A step over several days reports one materialization per day, with the same metadata:
         # its calls are counted once. The ledger's numbers come from its steps (below).
         key = event.materialization.asset_key
-        if key != SYNCED_LEDGER:
+        if key != ledger_key:
             read_metadata(report, event.materialization.metadata, calls=key not in seen)
         seen.add(key)
     # The ledger's steps, each its own destination's counts, calls and funnel, whether or not a
@@ -271,14 +284,31 @@ def outcome_lines(destination: str, counts: dict[str, int]) -> list[str]:
     return lines
 
 
+def chosen_account(args: argparse.Namespace):
+    """The account `--account` names in many-account mode (WISTIA_PIPELINE_ACCOUNTS), else None;
+    SettingsError (one line, listing the names) when it is missing or unknown, and UsageError for
+    --account without an accounts file. Only the chosen account's secrets are required."""
+    from wistia_pipeline.account_defs import find_account
+    from wistia_pipeline.definitions import many_accounts
+
+    accounts = many_accounts()
+    if accounts is None:
+        if getattr(args, "account", None):
+            raise UsageError("--account needs many-account mode: WISTIA_PIPELINE_ACCOUNTS names no accounts file")
+        return None
+    return find_account(accounts, args.account)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    account = chosen_account(args)
+    settings = Settings.from_env() if account is None else account.settings()
     first, last = sync_window(args.start, args.end, settings, utc_today())
     from wistia_pipeline.run_health import SlotWaitTimeout, interrupt_on_sigterm
 
     interrupt_on_sigterm()
     try:
-        report = run_sync(first, last, verbose=args.verbose, dry_run=args.dry_run, only=args.only)
+        report = run_sync(first, last, verbose=args.verbose, dry_run=args.dry_run, only=args.only,
+                          account=account.name if account else None)
     except SlotWaitTimeout as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -291,9 +321,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from wistia_pipeline.operations.explain import ExplainError, explain, format_explanation
 
-    settings = Settings.from_env(require_tokens=False)
+    account = chosen_account(args)
+    if account is None:
+        settings, db_path = Settings.from_env(require_tokens=False), None
+    else:
+        from wistia_pipeline.settings import database_path
+
+        settings = Settings.from_env(account.env(), require_tokens=False)
+        db_path = database_path(account.env({}))
     try:
-        result = explain(args.query, settings, utc_today())
+        result = explain(args.query, settings, utc_today(), db_path=db_path)
     except ExplainError as error:
         raise UsageError(str(error)) from None
     print(format_explanation(result))
@@ -304,11 +341,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from wistia_pipeline.operations.retry import RetryError, format_retry, retry
     from wistia_pipeline.settings import database_path
 
-    Settings.from_env(require_tokens=False)  # a bad setting stops here, in one line
+    account = chosen_account(args)
+    env = None if account is None else account.env()
+    Settings.from_env(env, require_tokens=False)  # a bad setting stops here, in one line
     start = parse_day(args.start, "--start") if args.start else None
     end = parse_day(args.end, "--end") if args.end else None
     try:
-        result = retry(database_path(), args.destination, args.status, start=start, end=end,
+        result = retry(database_path(env), args.destination, args.status, start=start, end=end,
                        email=args.email, event_key=args.event_key)
     except RetryError as error:
         raise UsageError(str(error)) from None
@@ -316,13 +355,65 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0 if result.total else 1
 
 
+def account_envs() -> list[tuple[Any, dict[str, str]]] | None:
+    """Each account's environment as `doctor` and `probe` read it (its settings, its secrets from
+    the variables it names, the process's DAGSTER_HOME), or None in single-account mode."""
+    from wistia_pipeline.definitions import many_accounts
+    from wistia_pipeline.settings import environment
+
+    accounts = many_accounts()
+    if accounts is None:
+        return None
+    process = environment()
+    shared = {name: process[name] for name in ("DAGSTER_HOME", "DAGSTER_WEBSERVER_URL") if process.get(name)}
+    return [(account, {**shared, **account.env(process)}) for account in accounts]
+
+
+def print_sections(run, format_checks, colour: bool, each=None) -> int:
+    """`run()`'s checks; in many-account mode a section per account (`each(env, account)`, default
+    `run(env)`), each run whatever the others found (one account's bad setting or token hides no
+    other account's checks)."""
+    sections = account_envs()
+    if sections is None:
+        checks = run()
+        print(format_checks(checks, colour=colour))
+        return 0 if all(check.ok for check in checks) else 1
+    from wistia_pipeline.operations.doctor import Check
+
+    from wistia_pipeline.accounts import unread_variables
+
+    unread = unread_variables([account for account, _ in sections])
+    if unread:
+        print(f"note: many-account mode reads settings from the accounts file only; set in the "
+              f"environment and not read: {', '.join(unread)}")
+    failed = []
+    for account, env in sections:
+        name = account.name
+        print(f"== account {name} ==")
+        checks = []
+        try:  # the variables the account names, by their names (doctor's own lines say WISTIA_API_TOKEN)
+            account.check_secrets()
+        except SettingsError as error:
+            checks.append(Check("account's variables", False, str(error), "set it, or fix the accounts file"))
+        try:
+            checks += each(env, account) if each else run(env)
+        except SettingsError as error:
+            checks.append(Check("settings", False, str(error), "docs/accounts.md"))
+        print(format_checks(checks, colour=colour))
+        if not all(check.ok for check in checks):
+            failed.append(name)
+    print(f"Accounts with failed checks: {', '.join(failed)}" if failed else f"All {len(sections)} accounts passed.")
+    return 1 if failed else 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from wistia_pipeline.operations.doctor import format_checks, run_doctor
 
-    checks = run_doctor()
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    print(format_checks(checks, colour=colour))
-    return 0 if all(check.ok for check in checks) else 1
+    from wistia_pipeline.stages.common import account_pool
+
+    return print_sections(run_doctor, format_checks, colour,
+                          each=lambda env, account: run_doctor(env, pool=account_pool(account.name)))
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -333,10 +424,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     if args.write_test is not None and not is_valid_email(args.write_test.strip()):
         raise UsageError(f"--write-test needs the email of a contact in Upsales, got {args.write_test!r}")
-    checks = run_probe(write_test=args.write_test)
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    print(format_checks(checks, colour=colour))
-    return 0 if all(check.ok for check in checks) else 1
+    return print_sections(lambda env=None: run_probe(env, write_test=args.write_test), format_checks, colour)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -368,17 +457,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the chain, post nothing: print what would be posted, the first payloads in full")
     sync.add_argument("--only", action="append", metavar="EMAIL",
                       help="post only this viewer's views (repeatable), then read each one back from Upsales")
+    sync.add_argument("--account", metavar="NAME",
+                      help="many-account mode (WISTIA_PIPELINE_ACCOUNTS): the account to sync (required there)")
     sync.add_argument("--verbose", action="store_true",
                       help="print Dagster's whole log, failures with their tracebacks")
     sync.set_defaults(handler=cmd_sync)
 
     explain = commands.add_parser("explain", help="what happened to every view of an email, or to one view, and why")
     explain.add_argument("query", help="an email (any case, spaces trimmed) or a Wistia event_key")
+    explain.add_argument("--account", metavar="NAME",
+                         help="many-account mode (WISTIA_PIPELINE_ACCOUNTS): the account whose DuckDB file to read")
     explain.set_defaults(handler=cmd_explain)
 
     retry = commands.add_parser(
         "retry", help="re-offer ledger rows: the next sync looks each up in Upsales and posts it if absent")
     retry.add_argument("--destination", required=True, choices=registry.names())
+    retry.add_argument("--account", metavar="NAME",
+                       help="many-account mode (WISTIA_PIPELINE_ACCOUNTS): the account whose ledger to re-offer")
     retry.add_argument("--status", default="rejected", choices=("rejected", "failed"),
                        help="rejected (default): refused by Upsales; failed: left queued or in flight")
     which = retry.add_mutually_exclusive_group()

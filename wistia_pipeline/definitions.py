@@ -5,12 +5,13 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from wistia_pipeline.accounts import ACCOUNTS_VARIABLE, Account, load_accounts
 from wistia_pipeline.alerts import alert_on_run_failure
 from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
-from wistia_pipeline.settings import PipelineSettings, database_path, value_or_default
+from wistia_pipeline.settings import PipelineSettings, database_path, environment, value_or_default
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
 from wistia_pipeline.stages.filtered import filtered_views
@@ -24,6 +25,14 @@ from wistia_pipeline.stages.medias import wistia_medias
 STAGES = [wistia_events, converted_views, matched_views, filtered_views]
 # The two tables the stages read whole (unpartitioned): the project filter's and the form policy's.
 TABLES = [wistia_medias, upsales_forms]
+
+
+def many_accounts() -> list[Account] | None:
+    """The accounts of WISTIA_PIPELINE_ACCOUNTS (None: one account, from the environment). Their
+    secrets are not required to load the definitions: an account whose token is missing fails its
+    own runs, never the code location (and so never another account's runs)."""
+    path = (environment().get(ACCOUNTS_VARIABLE) or "").strip()
+    return load_accounts(path, require_secrets=False) if path else None
 
 
 def build_resources() -> dict[str, object]:
@@ -49,7 +58,13 @@ def build_resources() -> dict[str, object]:
 
 
 def build_defs() -> dg.Definitions:
-    """Definitions bound to the current environment (the CLI calls it after reading `.env`)."""
+    """Definitions bound to the current environment (the CLI calls it after reading `.env`);
+    with WISTIA_PIPELINE_ACCOUNTS, every account's (account_defs.py, issue #14)."""
+    accounts = many_accounts()
+    if accounts is not None:
+        from wistia_pipeline.account_defs import build_account_defs
+
+        return build_account_defs(accounts, executor=dg.in_process_executor)
     return dg.Definitions(
         assets=[*STAGES, build_synced_ledger(), *TABLES],
         asset_checks=CHECKS,

@@ -257,14 +257,15 @@ def not_checked(name: str, because: list[str]) -> Check:
     return Check(name, False, f"not checked: {', '.join(because)} must be fixed first", "see the lines above")
 
 
-def run_doctor(env: Mapping[str, str] | None = None) -> list[Check]:
-    """Every check, in order: settings, DuckDB file, Dagster runs, Wistia, Upsales."""
+def run_doctor(env: Mapping[str, str] | None = None, pool: str | None = None) -> list[Check]:
+    """Every check, in order: settings, DuckDB file, Dagster runs, Wistia, Upsales; `pool` is the
+    DuckDB file's pool when not `wistia_duckdb` (many accounts: the account's)."""
     env = environment() if env is None else env
     checks, values = check_settings(env)
     checks.append(check_database(database_path(env)))
     if "UPSALES_DAILY_CALL_BUDGET" in values:
         checks.append(check_call_budget(database_path(env), values["UPSALES_DAILY_CALL_BUDGET"]))
-    checks.append(check_runs(env))  # local, like the file: before the services
+    checks.append(check_runs(env, pool))  # local, like the file: before the services
 
     wistia_needs = [n for n in ("WISTIA_API_URL", "WISTIA_API_TOKEN") if n not in values]
     if wistia_needs:
@@ -337,7 +338,7 @@ RUNS_HINT = ("the next schedule tick or `wistia-pipeline sync` on the run's mach
              "under Deployment > Concurrency")
 
 
-def check_runs(env: Mapping[str, str]) -> Check:
+def check_runs(env: Mapping[str, str], pool: str | None = None) -> Check:
     """No run is stuck: a run whose process is gone (the deployment restarted mid-run), a run past
     the maximum runtime, or a slot of the wistia_duckdb pool held by a run that is not running
     would stop the schedule and make every other run wait. Reads DAGSTER_HOME; never creates it."""
@@ -353,7 +354,7 @@ def check_runs(env: Mapping[str, str]) -> Check:
         if instance is None:
             return Check(name, True, f"no runs recorded yet in {home}")
         with instance:
-            health = run_health.assess(instance, DUCKDB_POOL)
+            health = run_health.assess(instance, pool or DUCKDB_POOL)
     except Exception as error:  # a broken instance is a finding, not a crash of doctor
         return Check(name, False, f"cannot read the Dagster instance in {home}: {redaction.one_line(str(error), 200)}",
                      "check DAGSTER_HOME and its dagster.yaml")

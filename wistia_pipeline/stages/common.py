@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -212,3 +214,84 @@ def record_calls(con: duckdb.DuckDBPyConnection, run_id: str, step: str, api: st
                         "VALUES (?, ?, now() AT TIME ZONE 'UTC', ?, ?, ?)",
                         [[run_id, step, api, endpoint, n] for endpoint, n in sorted(counts.items())])
     return {f"calls/{api}/{endpoint}": n for endpoint, n in sorted(counts.items())}
+
+
+# -- many accounts (issue #14): one copy of every asset per account ---------------------------
+
+# The resources every asset and op takes, by parameter name; an account's copies take
+# `<account>__<name>` instead (AccountScope.resource_keys).
+RESOURCE_NAMES = ("duckdb", "pipeline_settings", "wistia", "upsales")
+
+
+def account_pool(name: str) -> str:
+    """The account's DuckDB pool: one writer per file, accounts in parallel (dagster.yaml's
+    default pool limit gives each pool one slot)."""
+    return f"{DUCKDB_POOL}_{name}"
+
+
+class AccountScope:
+    """How one account's copies of the assets and ops differ from the single-account ones: key
+    prefix `<name>/`, group `<name>`, pool `wistia_duckdb_<name>`, op names `<name>__<op>`,
+    its own daily partitions, and resource keys `<name>__duckdb` etc. bound statically, so an
+    account's step can only ever be handed its own DuckDB file, clients and settings (Dagster
+    allows one resource per key in a code location: the key itself carries the account)."""
+
+    def __init__(self, name: str, partitions_def: dg.PartitionsDefinition) -> None:
+        self.name = name
+        self.partitions_def = partitions_def
+        self.pool = account_pool(name)
+        self.resource_keys = {resource: f"{name}__{resource}" for resource in RESOURCE_NAMES}
+
+    def key(self, key: dg.AssetKey) -> dg.AssetKey:
+        return dg.AssetKey([self.name, *key.path])
+
+    def bind(self, fn: Any) -> tuple[Any, set[str]]:
+        """`fn` without its resource parameters, which it is handed from the account's resource
+        keys instead; and those keys (the definition's `required_resource_keys`)."""
+        signature = inspect.signature(fn, eval_str=True)
+        used = {param: key for param, key in self.resource_keys.items() if param in signature.parameters}
+        takes_context = next(iter(signature.parameters), None) == "context"
+
+        @functools.wraps(fn)
+        def compute(context, *args, **kwargs):
+            resources = context.resources.original_resource_dict
+            return fn(*((context,) if takes_context else ()), *args, **kwargs,
+                      **{param: resources[key] for param, key in used.items()})
+
+        params = [p for name, p in signature.parameters.items() if name not in used]
+        if not takes_context:  # the resources come from the context: the copy takes it
+            params.insert(0, inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD))
+        compute.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return compute, set(used.values())
+
+    def asset(self, asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
+        """The account's copy of a single-account asset (its deps the account's copies too)."""
+        spec = next(iter(asset.specs))
+        fn, required = self.bind(asset.op.compute_fn.decorated_fn)
+        return dg.asset(
+            name=asset.key.path[-1], key_prefix=[self.name], group_name=self.name, pool=self.pool,
+            kinds=set(spec.kinds), description=spec.description,
+            deps=[self.key(dep.asset_key) for dep in spec.deps],
+            partitions_def=self.partitions_def if asset.partitions_def else None,
+            backfill_policy=asset.backfill_policy, op_tags=dict(asset.op.tags),
+            required_resource_keys=required,
+        )(fn)
+
+    def op(self, op: dg.OpDefinition) -> dg.OpDefinition:
+        """The account's copy of an op of the ledger's graph: its own name (op names are unique
+        in a code location), pool and resource keys."""
+        fn, required = self.bind(op.compute_fn.decorated_fn)
+        return dg.op(
+            name=f"{self.name}__{op.name}", pool=self.pool, description=op.description,
+            ins={name: dg.In(dg.Nothing) for name, spec in op.ins.items() if spec.dagster_type.is_nothing},
+            tags=dict(op.tags), required_resource_keys=required,
+        )(fn)
+
+    def check(self, check: dg.AssetChecksDefinition) -> dg.AssetChecksDefinition:
+        """The account's copy of an asset check (on the account's copy of its asset)."""
+        spec = next(iter(check.check_specs))
+        fn, required = self.bind(check.node_def.compute_fn.decorated_fn)
+        return dg.asset_check(
+            asset=self.key(spec.asset_key), name=spec.name, blocking=spec.blocking,
+            description=spec.description, pool=self.pool, required_resource_keys=required,
+        )(fn)

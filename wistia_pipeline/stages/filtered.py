@@ -16,7 +16,9 @@ from wistia_pipeline.stages.medias import projects_needed_by, wistia_medias
 
 def refreshed_in_this_run(context: dg.AssetExecutionContext) -> bool:
     """Whether this run materialized wistia_medias (then an empty table is Wistia's answer)."""
-    latest = context.instance.get_latest_materialization_event(wistia_medias.key)
+    # The run's own account's table (many accounts: `<name>/wistia_medias`, issue #14).
+    key = dg.AssetKey([*context.asset_key.path[:-1], *wistia_medias.key.path])
+    latest = context.instance.get_latest_materialization_event(key)
     return latest is not None and latest.run_id == context.run.run_id
 
 

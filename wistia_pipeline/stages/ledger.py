@@ -32,7 +32,7 @@ from wistia_pipeline.sinks import registry
 from wistia_pipeline.sinks.contract import SinkContext
 from wistia_pipeline.sinks.posting import dry_run_plan, enqueue, post_new_views, read_back, reconcile_in_flight
 from wistia_pipeline.stages.common import (
-    DUCKDB_POOL, Funnel, record_calls, StepCalls,
+    DUCKDB_POOL, AccountScope, Funnel, record_calls, StepCalls,
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings,
 )
 from wistia_pipeline.stages.filtered import filtered_views
@@ -269,20 +269,26 @@ def merge_metadata(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def build_synced_ledger() -> dg.AssetsDefinition:
-    """The ledger asset over the destinations registered now (one post step each, in posting order)."""
+def build_synced_ledger(scope: AccountScope | None = None) -> dg.AssetsDefinition:
+    """The ledger asset over the destinations registered now (one post step each, in posting
+    order); with `scope`, one account's copy (issue #14: its keys, group, pool, ops, resources)."""
     args = {key: STAGE_ASSET_ARGS[key] for key in ("partitions_def", "backfill_policy", "group_name", "kinds")}
-    steps = [post_step(destination) for destination in registry.names()]
-    ops_config = {op.name: {"config": {}} for op in [queue_views, *steps, record_outcomes]}
+    ins_keys = {"filtered_views": filtered_views.key, "upsales_forms": UPSALES_FORMS}
+    first, steps, last = queue_views, [post_step(destination) for destination in registry.names()], record_outcomes
+    if scope is not None:
+        args.update(partitions_def=scope.partitions_def, group_name=scope.name, key_prefix=[scope.name])
+        ins_keys = {name: scope.key(key) for name, key in ins_keys.items()}
+        first, steps, last = scope.op(first), [scope.op(step) for step in steps], scope.op(last)
+    ops_config = {op.name: {"config": {}} for op in [first, *steps, last]}
 
     def every_step(config: Mapping[str, Any]) -> dict[str, Any]:
         return {name: {"config": dict(config)} for name in ops_config}
 
     @dg.graph_asset(
         name=SYNCED_LEDGER.path[-1],
-        ins={"filtered_views": dg.AssetIn(key=filtered_views.key, dagster_type=dg.Nothing),
+        ins={"filtered_views": dg.AssetIn(key=ins_keys["filtered_views"], dagster_type=dg.Nothing),
              # The forms the form policy posts to (stages/form_registry.py).
-             "upsales_forms": dg.AssetIn(key=UPSALES_FORMS, dagster_type=dg.Nothing)},
+             "upsales_forms": dg.AssetIn(key=ins_keys["upsales_forms"], dagster_type=dg.Nothing)},
         config=dg.ConfigMapping(config_fn=every_step, config_schema=SyncConfig.to_config_schema()),
         description=(
             "The ledger of what is sent to Upsales: one row per (destination, event_key) with the "
@@ -296,8 +302,8 @@ def build_synced_ledger() -> dg.AssetsDefinition:
         **args,
     )
     def synced_ledger(filtered_views, upsales_forms):
-        queued = queue_views(filtered_views=filtered_views, upsales_forms=upsales_forms)
-        return record_outcomes(queued, [step(queued) for step in steps])
+        queued = first(filtered_views=filtered_views, upsales_forms=upsales_forms)
+        return last(queued, [step(queued) for step in steps])
 
     return synced_ledger
 
@@ -341,8 +347,11 @@ def ledger_metadata(con: duckdb_module.DuckDBPyConnection, first: date, last: da
     }
 
 
-def posting_steps() -> set[str]:
+def posting_steps(account: str | None = None) -> set[str]:
     """Step keys of the ledger's steps that report counts of their own (queueing and posting),
-    for the CLI's summary; `record_outcomes` repeats them for the asset page."""
-    name = SYNCED_LEDGER.path[-1]
-    return {f"{name}.{queue_views.name}", *(f"{name}.post_{d}" for d in registry.names())}
+    for the CLI's summary; `record_outcomes` repeats them for the asset page. With `account`, its
+    copies' (`<account>__synced_ledger.<account>__queue_views`)."""
+    name, op = SYNCED_LEDGER.path[-1], ""
+    if account:
+        name, op = f"{account}__{name}", f"{account}__"
+    return {f"{name}.{op}{queue_views.name}", *(f"{name}.{op}post_{d}" for d in registry.names())}

@@ -29,7 +29,11 @@ def test_pools_have_one_slot_claimed_per_step(instance):
     assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
     queue = concurrency.run_queue_config
     assert queue.max_concurrent_runs == 2
-    assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 1}]
+    assert queue.tag_concurrency_limits == [
+        {"key": "dagster/backfill", "limit": 1},
+        # Many accounts (issue #14): one run at a time per account.
+        {"key": "wistia/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+    ]
 
 
 def test_every_asset_writing_duckdb_is_in_the_pool():
