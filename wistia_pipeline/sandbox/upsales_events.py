@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .messages import Request, Response, json_response
-from .upsales_store import API_USER, UpsalesStore, as_id, error_envelope, now_iso, validation_error
+from .upsales_store import json_object_body, API_USER, UpsalesStore, as_id, error_envelope, now_iso, validation_error
 
 VALUE_MAX = 512
 EXTERNAL_ID_MAX = 36
@@ -36,12 +36,9 @@ def served_event(item: dict[str, Any], quirks: Set[str]) -> dict[str, Any]:
 
 def create_event(store: UpsalesStore, request: Request, quirks: Set[str]) -> Response:
     """Validate like Upsales does for marketing events, then store and echo the new entry."""
-    try:
-        body = request.json()
-    except ValueError:
-        return validation_error("Body is not valid JSON")
-    if not isinstance(body, dict):
-        return validation_error("Body must be a JSON object")
+    body = json_object_body(request)
+    if isinstance(body, Response):
+        return body
     entity_type = body.get("entityType")
     if not entity_type:
         return validation_error("Missing required field: entityType")

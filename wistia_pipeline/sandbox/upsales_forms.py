@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .messages import Request, Response, json_response
-from .upsales_store import UpsalesStore, as_id, error_envelope, now_iso, validation_error
+from .upsales_store import json_object_body, UpsalesStore, as_id, error_envelope, now_iso, validation_error
 
 FORM_FIELDS = {
     "id", "uuid", "name", "title", "internalName", "description", "landingPage", "buttonText",
@@ -111,12 +111,9 @@ def update_form(store: UpsalesStore, form_id: int, request: Request, quirks: Set
     form = next((f for f in store.forms if f["id"] == form_id), None)
     if form is None:
         return error_envelope(404, "NotFound", f"No forms with id {form_id}", 404)
-    try:
-        body = request.json()
-    except ValueError:
-        return validation_error("Body is not valid JSON")
-    if not isinstance(body, dict):
-        return validation_error("Body must be a JSON object")
+    body = json_object_body(request)
+    if isinstance(body, Response):
+        return body
     if body.get("id") is not None and as_id(body["id"]) != form_id:
         return validation_error(f"Invalid id: the body's id is not {form_id}")
     if (problem := form_problem(body)) is not None:

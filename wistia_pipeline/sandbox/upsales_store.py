@@ -9,7 +9,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from .messages import Response, json_response
+from .messages import Request, Response, json_response
 
 API_USER = {"id": 13, "name": "API user", "email": "key@api.upsales.com"}
 CUSTOMER_NAME = "Sandbox Sales AB"
@@ -131,6 +131,17 @@ def error_envelope(status: int, key: str, msg: str, error_code: int | None = Non
 
 def validation_error(msg: str) -> Response:
     return error_envelope(400, "FailedValidation", msg, 26)
+
+
+def json_object_body(request: Request) -> dict[str, Any] | Response:
+    """The request's JSON object, or Upsales' validation error for a body that is not one."""
+    try:
+        body = request.json()
+    except ValueError:
+        return validation_error("Body is not valid JSON")
+    if not isinstance(body, dict):
+        return validation_error("Body must be a JSON object")
+    return body
 
 
 def as_id(value: Any) -> int | None:
