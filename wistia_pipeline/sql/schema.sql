@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS wistia_events (
     media_id           VARCHAR,
     media_name         VARCHAR,
     iframe_heatmap_url VARCHAR,
-    input_problem      VARCHAR,            -- missing_event_key | invalid_received_at | invalid_percent_viewed
+    input_problem      VARCHAR,            -- suppressed | missing_event_key | invalid_received_at | invalid_percent_viewed
     raw                JSON NOT NULL,      -- the event exactly as Wistia sent it
     loaded_at          TIMESTAMP NOT NULL
 );
@@ -203,6 +203,14 @@ CREATE TABLE IF NOT EXISTS run_calls (
     calls    INTEGER NOT NULL
 );
 
+-- Erased viewers (`wistia-pipeline forget`, the job forget_viewer): the sha256 of the normalised
+-- email (the macro email_sha256), never the email. Events of these emails are kept without their
+-- email and raw JSON when Wistia sends them again, and stop with reason `suppressed`.
+CREATE TABLE IF NOT EXISTS suppressed_emails (
+    email_sha256 VARCHAR PRIMARY KEY,
+    added_at     TIMESTAMP NOT NULL        -- UTC
+);
+
 -- Trim all surrounding white space (DuckDB's trim() only removes spaces).
 CREATE OR REPLACE TEMP MACRO strip_ws(text) AS regexp_replace(text, '^[\s\x{00A0}\x{FEFF}]+|[\s\x{00A0}\x{FEFF}]+$', '', 'g');
 
@@ -210,6 +218,12 @@ CREATE OR REPLACE TEMP MACRO strip_ws(text) AS regexp_replace(text, '^[\s\x{00A0
 -- conversion_data.email when it is not blank, else the event's email; white space stripped.
 CREATE OR REPLACE TEMP MACRO viewer_email(conversion_email, email) AS
     strip_ws(coalesce(nullif(strip_ws(conversion_email), ''), email));
+
+-- The key of the suppression list: sha256 of the email trimmed and lower-cased (matching's form).
+CREATE OR REPLACE TEMP MACRO email_sha256(e) AS sha256(lower(strip_ws(e)));
+
+-- What is kept of the raw JSON of an erased or suppressed viewer's event: its key, no personal data.
+CREATE OR REPLACE TEMP MACRO erased_raw(event_key) AS json_object('event_key', event_key, 'erased', true);
 
 -- The email of a converted view (the rule of docs/api/wistia.md): conversion_data.email when not
 -- blank, or the event's email when conversion_type is set; NULL when the view is not converted.

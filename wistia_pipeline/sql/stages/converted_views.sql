@@ -2,8 +2,9 @@
 -- Converted = conversion_data.email non-empty, or conversion_type non-empty and email non-empty;
 -- the email is conversion_data.email when present, else email, trimmed (the macros
 -- turnstile_email and viewer_email, schema.sql). Reasons, first that
--- applies: missing_event_key / invalid_received_at (unusable input), not_converted,
--- invalid_email (syntax), invalid_percent_viewed (null, not a number, outside 0..1).
+-- applies: suppressed (an erased viewer: `wistia-pipeline forget`; its email was not stored, so no
+-- stage can match or post it), missing_event_key / invalid_received_at (unusable input),
+-- not_converted, invalid_email (syntax), invalid_percent_viewed (null, not a number, outside 0..1).
 -- Parameters:
 --   $first: the first day
 --   $last: the last day
@@ -24,7 +25,7 @@ FROM (SELECT DISTINCT turnstile_email FROM _converted_candidates WHERE turnstile
 -- Why each view stops here (NULL: it is converted), first reason that applies.
 CREATE OR REPLACE TEMP TABLE _converted_reasons AS
 SELECT c.day, c.event_key, c.turnstile_email,
-       CASE WHEN c.input_problem IN ('missing_event_key', 'invalid_received_at') THEN c.input_problem
+       CASE WHEN c.input_problem IN ('suppressed', 'missing_event_key', 'invalid_received_at') THEN c.input_problem
             WHEN c.turnstile_email IS NULL THEN 'not_converted'
             WHEN NOT v.valid THEN 'invalid_email'
             WHEN c.input_problem IS NOT NULL THEN c.input_problem END AS reason
