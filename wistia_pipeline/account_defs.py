@@ -22,6 +22,7 @@ from wistia_pipeline.accounts import Account
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
+from wistia_pipeline.forget_job import build_forget_job
 from wistia_pipeline.settings import SettingsError, database_path, environment, value_or_default
 from wistia_pipeline.stages.common import AccountScope, build_partitions, partitions_start
 from wistia_pipeline.stages.converted import converted_views
@@ -191,6 +192,7 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
     checks: list[dg.AssetChecksDefinition] = []
     resources: dict[str, object] = {}
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
+    forget_jobs: list[dg.JobDefinition] = []
     for account in accounts:
         scope = AccountScope(account.name, partitions)
         assets += account_assets(scope)
@@ -202,6 +204,7 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
             run_tags={ACCOUNT_TAG: account.name, automation.MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},
             description=f"Account {account.name}: the whole chain over a range of days in one run.",
         ))
+        forget_jobs.append(build_forget_job(scope))  # erasure: the account's file, in its pool
     # The schedule's target: each of its runs selects one account's assets (and carries its tag).
     every = dg.define_asset_job(
         automation.SYNC_JOB_NAME, selection=dg.AssetSelection.groups(*(a.name for a in accounts)),
@@ -212,7 +215,7 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[every, *jobs],
+        jobs=[every, *jobs, *forget_jobs],
         schedules=[build_schedule(accounts, assets, checks, every)],
         sensors=[build_alert_sensor(accounts)],
         resources=resources,

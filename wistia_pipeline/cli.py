@@ -1,4 +1,4 @@
-"""`wistia-pipeline`: sync, explain, doctor and sandbox, from any directory."""
+"""`wistia-pipeline`: sync, explain, retry, forget, doctor, probe and sandbox, from any directory."""
 
 from __future__ import annotations
 
@@ -355,6 +355,29 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0 if result.total else 1
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Erase one viewer from the DuckDB file and suppress them (operations/forget.py)."""
+    from wistia_pipeline import db
+    from wistia_pipeline.operations.forget import ForgetError, email_hash, forget, format_forget
+    from wistia_pipeline.settings import database_path
+
+    try:
+        if args.hash:
+            print(email_hash(args.email))
+            return 0
+        account = chosen_account(args)
+        env = None if account is None else account.env()
+        settings = Settings.from_env(env, require_tokens=False)  # a bad setting stops here, in one line
+        result = forget(database_path(env), args.email, dry_run=args.dry_run, lock_wait=settings.db_lock_timeout_s)
+    except ForgetError as error:
+        raise UsageError(str(error)) from None
+    except db.DatabaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(format_forget(result))
+    return 0
+
+
 def account_envs() -> list[tuple[Any, dict[str, str]]] | None:
     """Each account's environment as `doctor` and `probe` read it (its settings, its secrets from
     the variables it names, the process's DAGSTER_HOME), or None in single-account mode."""
@@ -482,6 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--start", help="only views of this UTC day or later, YYYY-MM-DD")
     retry.add_argument("--end", help="only views of this UTC day or earlier, YYYY-MM-DD")
     retry.set_defaults(handler=cmd_retry)
+
+    forget = commands.add_parser(
+        "forget", help="erase a viewer from the DuckDB file and suppress their email from every later sync")
+    forget.add_argument("email", help="the viewer's email (any case, spaces trimmed)")
+    forget.add_argument("--account", metavar="NAME",
+                        help="many-account mode (WISTIA_PIPELINE_ACCOUNTS): the account whose DuckDB file to erase in")
+    forget.add_argument("--dry-run", action="store_true", help="print what would be erased, change nothing")
+    forget.add_argument("--hash", action="store_true",
+                        help="only print the email's sha256 (the job forget_viewer's email_sha256), touch nothing")
+    forget.set_defaults(handler=cmd_forget)
 
     doctor = commands.add_parser("doctor", help="check every setting, the DuckDB file and both API tokens")
     doctor.set_defaults(handler=cmd_doctor)

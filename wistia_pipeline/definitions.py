@@ -11,6 +11,7 @@ from wistia_pipeline.automation import sync_job, wistia_sync_every_20_minutes
 from wistia_pipeline.checks import CHECKS
 from wistia_pipeline.clients.upsales import UpsalesResource
 from wistia_pipeline.clients.wistia import WistiaResource
+from wistia_pipeline.forget_job import build_forget_job
 from wistia_pipeline.settings import PipelineSettings, database_path, environment, value_or_default
 from wistia_pipeline.stages.converted import converted_views
 from wistia_pipeline.stages.events import wistia_events
@@ -68,7 +69,7 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*STAGES, build_synced_ledger(), *TABLES],
         asset_checks=CHECKS,
-        jobs=[sync_job],
+        jobs=[sync_job, build_forget_job()],
         schedules=[wistia_sync_every_20_minutes],
         sensors=[alert_on_run_failure],
         resources=build_resources(),
