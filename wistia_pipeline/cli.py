@@ -334,7 +334,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ExplainError as error:
         raise UsageError(str(error)) from None
     print(format_explanation(result))
-    return 0 if result.views else 1
+    return 0 if result.views or result.suppressed_since else 1
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

@@ -57,6 +57,8 @@ class Explanation:
     window: tuple[date, date]  # the current lookback window
     lookback_days: int
     views: list[ViewExplanation] = field(default_factory=list)
+    # When the email asked about was erased (`wistia-pipeline forget`): its views no longer carry it.
+    suppressed_since: datetime | None = None
 
 
 def format_percent(percent: float | None) -> str:
@@ -84,6 +86,9 @@ def skipped_words(reason: str, detail: str | None, view: ViewExplanation, settin
     if reason == "unknown_project":
         return (f"unknown project: Wistia does not list video {view.media_id or detail} "
                 f"(deleted, or in a folder the API token cannot read)")
+    if reason == "suppressed":
+        return ("suppressed: the viewer was erased (`wistia-pipeline forget`); the view is kept without "
+                "personal data and never posted")
     if reason in INPUT_PROBLEMS:
         return f"bad input from Wistia: {INPUT_PROBLEMS[reason]}; the view is kept, never posted"
     return f"skipped: {reason}"
@@ -162,6 +167,17 @@ def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], pat
         raise ExplainError(str(corrupt)) from None
 
 
+def suppressed_since(con: duckdb.DuckDBPyConnection, email: str) -> datetime | None:
+    """When the email joined the suppression list (looked up by its hash: the list keeps no
+    email); None when it is not on it, or the file predates the list."""
+    try:
+        digest = con.execute("SELECT email_sha256($email)", {"email": email}).fetchone()[0]
+        row = db.run_script(con, "suppression_status", {"email_sha256": digest}).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row else None
+
+
 def explain(query: str, settings: Settings, today: date, db_path: str | None = None) -> Explanation:
     """Every view matching `query` (an email or an event_key) with its outcome per enabled destination."""
     from wistia_pipeline.automation import lookback_window
@@ -173,6 +189,8 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
     con = open_read_only(path)
     try:
         rows = _rows(con, "explain_views", {"event_key": query, "email": query.lower()}, path)
+        if "@" in query:
+            result.suppressed_since = suppressed_since(con, query)
         keys = sorted({row["event_key"] for row in rows})
         ledger = ({(r["destination"], r["event_key"]): r
                    for r in _rows(con, "explain_ledger", {"event_keys": keys}, path)} if keys else {})
@@ -208,6 +226,9 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
             entry = ledger.get((destination, view.event_key))
             if outcome == "skipped":
                 words = skipped_words(reason, row["detail"], view, settings)
+                if reason == "suppressed" and (entry or {}).get("status") == "posted":
+                    words += (f"; posted before the erasure as Upsales id {entry['upsales_id']} "
+                              f"(not deleted in Upsales)")
             else:
                 words = ledger_words(outcome, reason, entry)
             upsales_id = (entry or {}).get("upsales_id") if outcome in ("synced", "already_synced") else None
@@ -218,6 +239,13 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
 
 def format_explanation(result: Explanation) -> str:
     first, last = result.window
+    erased = ""
+    if result.suppressed_since is not None:
+        erased = (f"{result.query} was erased on {result.suppressed_since:%Y-%m-%d} (`wistia-pipeline forget`) and "
+                  f"is suppressed: its views are kept without the email, so they are not listed by it, and none "
+                  f"is posted again.")
+        if not result.views:
+            return erased
     if not result.views:
         return (f"No view of {result.query!r} in {result.db_path}. Only days that were synced are known: "
                 f"sync the day of the view first (`wistia-pipeline sync --start YYYY-MM-DD --end YYYY-MM-DD`).")
@@ -233,4 +261,6 @@ def format_explanation(result: Explanation) -> str:
         if not view.in_lookback:
             lines.append(f"  outside the lookback window: the schedule no longer re-reads {view.day}; "
                          f"to apply changed settings, run `wistia-pipeline sync --start {view.day} --end {view.day}`")
+    if erased:
+        lines += ["", erased]
     return "\n".join(lines)
