@@ -39,6 +39,8 @@ def mask_email(email: str | None) -> str | None:
     local, at, domain = text.rpartition("@")
     if not at:
         return HIDDEN
+    if HIDDEN in (local, local[1:]):
+        return text  # masked already
     return f"{local[:1]}{HIDDEN}@{domain}"
 
 

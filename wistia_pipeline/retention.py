@@ -36,12 +36,20 @@ def is_expired(day: date, today: date, retention_days: int) -> bool:
 def due(con: duckdb.DuckDBPyConnection, first_kept: date) -> dict[str, int]:
     """Rows per table that still hold personal data of days before `first_kept`, and
     `held_unsettled`: views of those days kept because a destination has not settled them yet."""
+    db.run_script(con, "retention_mark", {"cutoff": first_kept})  # temp tables, dropped by the caller
     return {name: rows for name, rows in db.run_script(con, "retention_due", {"cutoff": first_kept}).fetchall()}
+
+
+def _drop_marks(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ("_retention_lookups", "_retention_emails", "_retention_held"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def apply(con: duckdb.DuckDBPyConnection, first_kept: date, retention_days: int, run_id: str | None) -> dict[str, int]:
     """Scrub every day before `first_kept` in one transaction and record what was removed; returns
-    the rows changed per table and `held_unsettled` (see `due`)."""
+    the rows changed per table and `held_unsettled` (see `due`). A checkpoint follows a scrub, so
+    the removed values leave the write-ahead log for the file at once (its freed blocks are
+    overwritten by later writes)."""
     with db.transaction(con):
         counts = due(con, first_kept)
         removed = {table: counts.get(table, 0) for table in TABLES}
@@ -50,6 +58,9 @@ def apply(con: duckdb.DuckDBPyConnection, first_kept: date, retention_days: int,
             db.run_script(con, "retention_record", {
                 "run_id": run_id, "cutoff": first_kept, "retention_days": retention_days,
                 "tables": list(removed), "rows": list(removed.values())})
+        _drop_marks(con)
+    if any(removed.values()):
+        con.execute("CHECKPOINT")
     return {**removed, "held_unsettled": counts.get("held_unsettled", 0)}
 
 

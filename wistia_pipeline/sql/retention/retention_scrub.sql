@@ -4,13 +4,11 @@
 -- its guarantee fields (destination, event_key, day, status, Upsales id, externalId, client and
 -- contact ids, form, times, run) and loses its payload copy (`value`) and error text, as do the
 -- attempts of those views; look-up answers older than the cutoff are deleted (they are asked again
--- when needed). Views still pending or in flight are held until settled (retention_due says how
--- many). Each statement touches only rows that still hold something, so a second run writes nothing.
+-- when needed), as is any answer asked for or holding an email only views past retention had.
+-- Views still pending or in flight are held until settled. Runs after retention_mark (its temp
+-- tables: what is held, which emails, which answers) and drops them.
 -- Parameters:
 --   $cutoff: the first day kept; every day before it is past retention
-CREATE OR REPLACE TEMP TABLE _retention_held AS
-SELECT DISTINCT event_key FROM synced_ledger WHERE status IN ('pending', 'in_flight');
-
 UPDATE wistia_events
 SET raw = NULL, email = NULL, conversion_email = NULL, visitor_key = NULL, first_name = NULL,
     last_name = NULL, iframe_heatmap_url = NULL
@@ -52,14 +50,16 @@ WHERE a.error IS NOT NULL AND a.event_key NOT IN (SELECT event_key FROM _retenti
 
 UPDATE synced_ledger
 SET value = NULL, last_error = NULL
-WHERE day < $cutoff AND status NOT IN ('pending', 'in_flight')
+WHERE day < $cutoff
   AND event_key NOT IN (SELECT event_key FROM _retention_held)
   AND (value IS NOT NULL OR last_error IS NOT NULL);
 
-DELETE FROM upsales_lookup_contacts AS c
-WHERE EXISTS (SELECT 1 FROM upsales_lookups AS k WHERE k.kind = c.kind AND k.asked = c.asked
-                                                  AND k.looked_up_at < CAST($cutoff AS TIMESTAMP));
+DELETE FROM upsales_lookup_contacts WHERE (kind, asked) IN (SELECT (kind, asked) FROM _retention_lookups);
 
-DELETE FROM upsales_lookups WHERE looked_up_at < CAST($cutoff AS TIMESTAMP);
+DELETE FROM upsales_lookups WHERE (kind, asked) IN (SELECT (kind, asked) FROM _retention_lookups);
+
+DROP TABLE _retention_lookups;
+
+DROP TABLE _retention_emails;
 
 DROP TABLE _retention_held;
