@@ -40,11 +40,6 @@ def due(con: duckdb.DuckDBPyConnection, first_kept: date) -> dict[str, int]:
     return {name: rows for name, rows in db.run_script(con, "retention_due", {"cutoff": first_kept}).fetchall()}
 
 
-def _drop_marks(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("_retention_lookups", "_retention_emails", "_retention_held"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-
-
 def apply(con: duckdb.DuckDBPyConnection, first_kept: date, retention_days: int, run_id: str | None) -> dict[str, int]:
     """Scrub every day before `first_kept` in one transaction and record what was removed; returns
     the rows changed per table and `held_unsettled` (see `due`). A checkpoint follows a scrub, so
@@ -58,7 +53,7 @@ def apply(con: duckdb.DuckDBPyConnection, first_kept: date, retention_days: int,
             db.run_script(con, "retention_record", {
                 "run_id": run_id, "cutoff": first_kept, "retention_days": retention_days,
                 "tables": list(removed), "rows": list(removed.values())})
-        _drop_marks(con)
+        db.run_script(con, "retention_unmark")
     if any(removed.values()):
         con.execute("CHECKPOINT")
     return {**removed, "held_unsettled": counts.get("held_unsettled", 0)}

@@ -6,7 +6,7 @@
 -- attempts of those views; look-up answers older than the cutoff are deleted (they are asked again
 -- when needed), as is any answer asked for or holding an email only views past retention had.
 -- Views still pending or in flight are held until settled. Runs after retention_mark (its temp
--- tables: what is held, which emails, which answers) and drops them.
+-- tables: what is held, which emails, which answers); retention_unmark drops them.
 -- Parameters:
 --   $cutoff: the first day kept; every day before it is past retention
 UPDATE wistia_events
@@ -57,9 +57,3 @@ WHERE day < $cutoff
 DELETE FROM upsales_lookup_contacts WHERE (kind, asked) IN (SELECT (kind, asked) FROM _retention_lookups);
 
 DELETE FROM upsales_lookups WHERE (kind, asked) IN (SELECT (kind, asked) FROM _retention_lookups);
-
-DROP TABLE _retention_lookups;
-
-DROP TABLE _retention_emails;
-
-DROP TABLE _retention_held;
