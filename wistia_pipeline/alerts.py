@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 import requests
 
-from wistia_pipeline import redaction
+from wistia_pipeline import privacy, redaction
 from wistia_pipeline.errors import failure_line, root_cause
 from wistia_pipeline.settings import PipelineSettings, environment, variable
 
@@ -60,8 +60,9 @@ def _secrets(env: Mapping[str, str] | None) -> list[str]:
 
 def clean_error(text: str, env: Mapping[str, str] | None = None) -> str:
     """The API tokens and the webhook URL masked in every form on the full text, then one line and
-    cut (redaction.clean): a secret near the cut cannot leak in part."""
-    return redaction.clean(text, _secrets(env), ERROR_MAX_CHARS)
+    cut (redaction.clean): a secret near the cut cannot leak in part. Viewers' emails are masked
+    too (privacy.py), before the cut: a chat channel is no place for them."""
+    return redaction.one_line(privacy.mask_emails(redaction.mask(text, _secrets(env))), ERROR_MAX_CHARS)
 
 
 def error_summary(context: dg.RunFailureSensorContext, env: Mapping[str, str] | None = None) -> str:

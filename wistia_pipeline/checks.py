@@ -26,7 +26,7 @@ import dagster as dg
 import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import db
+from wistia_pipeline import db, privacy
 from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import DEFAULT_DB_LOCK_TIMEOUT_S, PipelineSettings, SettingsError
 from wistia_pipeline.stages.common import DUCKDB_POOL, partition_days
@@ -119,9 +119,20 @@ def connect(duckdb: DuckDBResource, pipeline_settings: PipelineSettings):
     return db.connect(duckdb, lock_wait=lock_wait)
 
 
-def _result(passed: bool, description: str, metadata: dict[str, Any]) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR,
-                               description=description, metadata=metadata)
+def full_emails(pipeline_settings: PipelineSettings) -> bool:
+    """PREVIEW_EMAILS=full (masked when the settings cannot be read: the stage before says why)."""
+    try:
+        return pipeline_settings.load().full_emails
+    except SettingsError:
+        return False
+
+
+def _result(passed: bool, description: str, metadata: dict[str, Any], pipeline_settings: PipelineSettings,
+            severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+    """A check's result as it reaches run storage: its emails masked (privacy.py)."""
+    full = full_emails(pipeline_settings)
+    return dg.AssetCheckResult(passed=passed, severity=severity, description=privacy.protect(description, full),
+                               metadata=privacy.protect(metadata, full))
 
 
 def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
@@ -142,6 +153,7 @@ def unique_key_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
             f"{total} event_keys are held more than once per {per}" if total else f"every event_key once per {per}",
             {"days": describe_days(first, last), "duplicated_keys": total,
              "offending": dg.MetadataValue.json(offending[:SHOWN])},
+            pipeline_settings,
         )
 
     return _check
@@ -175,7 +187,7 @@ def count_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
             "days": describe_days(first, last),
             "offending": dg.MetadataValue.json(grown[:SHOWN]),
             "counts_per_day": dg.MetadataValue.json(dict(list(per_day.items())[-SHOWN:])),
-        })
+        }, pipeline_settings)
 
     return _check
 
@@ -189,7 +201,7 @@ def posted_rows_have_upsales_id(duckdb: DuckDBResource, pipeline_settings: Pipel
         total, offending = ledger_without_upsales_id(con)
     return _result(total == 0,
                    f"{total} posted ledger rows have no Upsales id" if total else "every posted row has its Upsales id",
-                   {"rows_without_id": total, "offending": dg.MetadataValue.json(offending)})
+                   {"rows_without_id": total, "offending": dg.MetadataValue.json(offending)}, pipeline_settings)
 
 
 @dg.asset_check(
@@ -202,7 +214,7 @@ def one_row_per_destination_and_view(duckdb: DuckDBResource, pipeline_settings: 
     return _result(total == 0,
                    f"{total} (destination, event_key) pairs are in the ledger more than once" if total
                    else "one ledger row per (destination, event_key)",
-                   {"duplicated_pairs": total, "offending": dg.MetadataValue.json(offending)})
+                   {"duplicated_pairs": total, "offending": dg.MetadataValue.json(offending)}, pipeline_settings)
 
 
 def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dict[str, Any]]]:
@@ -218,11 +230,12 @@ def rejected_views(con: duckdb_module.DuckDBPyConnection) -> tuple[int, list[dic
 def no_views_rejected(duckdb: DuckDBResource, pipeline_settings: PipelineSettings) -> dg.AssetCheckResult:
     with connect(duckdb, pipeline_settings) as con:
         total, offending = rejected_views(con)
-    return dg.AssetCheckResult(
-        passed=total == 0, severity=dg.AssetCheckSeverity.WARN,
-        description=(f"{total} views are rejected by Upsales and not retried; `wistia-pipeline explain` says "
-                     f"why, `wistia-pipeline retry` re-offers them" if total else "no view is rejected"),
-        metadata={"rejected_views": total, "newest": dg.MetadataValue.json(offending)},
+    return _result(
+        total == 0,
+        (f"{total} views are rejected by Upsales and not retried; `wistia-pipeline explain` says "
+         f"why, `wistia-pipeline retry` re-offers them" if total else "no view is rejected"),
+        {"rejected_views": total, "newest": dg.MetadataValue.json(offending)},
+        pipeline_settings, severity=dg.AssetCheckSeverity.WARN,
     )
 
 

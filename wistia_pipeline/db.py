@@ -67,8 +67,25 @@ def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         except duckdb.CatalogException:
             pass  # already registered on this connection
     con.execute(sql("schema"))
+    relax_personal_columns(con)
     con.execute(plain_email_macro())
     return con
+
+
+# Columns that files written before retention (issue #15) declare NOT NULL: retention sets them to
+# NULL past RETENTION_DAYS. Altered only where still NOT NULL (an ALTER is a catalog write).
+PERSONAL_NOT_NULL = (("wistia_events", "raw"), ("converted_views", "email"), ("converted_views", "email_lower"),
+                     ("matched_views", "email"), ("filtered_views", "email"))
+
+
+def relax_personal_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Let retention NULL the personal columns of an older file (table and column names from code)."""
+    strict = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE is_nullable = 'NO' "
+        "AND list_contains($pairs, [table_name, column_name])",
+        {"pairs": [list(pair) for pair in PERSONAL_NOT_NULL]}).fetchall()
+    for table, column in strict:
+        con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL")
 
 
 def schema_tables() -> tuple[str, ...]:

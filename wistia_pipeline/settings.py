@@ -48,6 +48,12 @@ DEFAULT_CONTACT_REFRESH_MINUTES = 60
 # calls exceed this share of it.
 UPSALES_FREE_DAILY_CALLS = 99_999
 DEFAULT_UPSALES_DAILY_CALL_BUDGET = 50_000
+# Issue #15: personal data (emails, names, raw Wistia JSON) of days older than this is dropped from
+# the DuckDB file by every run; at least LOOKBACK_DAYS + 1, so a day is never scrubbed while the
+# schedule still re-reads it.
+DEFAULT_RETENTION_DAYS = 90
+# How emails appear in Dagster's run storage (previews, metadata, logs): masked unless "full".
+PREVIEW_EMAIL_MODES = ("masked", "full")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -83,6 +89,13 @@ class Settings:
     partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)
     contact_refresh_minutes: int = DEFAULT_CONTACT_REFRESH_MINUTES
     upsales_daily_call_budget: int = DEFAULT_UPSALES_DAILY_CALL_BUDGET
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    preview_emails: str = "masked"
+
+    @property
+    def full_emails(self) -> bool:
+        """Whether run storage may show emails in full (PREVIEW_EMAILS=full)."""
+        return self.preview_emails == "full"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require_tokens: bool = True) -> Settings:
@@ -97,6 +110,7 @@ class Settings:
                 values[variable.field] = value
         settings = cls(**values)
         check_destinations(settings.sync_activities, settings.sync_forms)
+        check_retention(settings.lookback_days, settings.retention_days)
         return settings
 
     def describe(self) -> dict[str, str]:
@@ -124,6 +138,8 @@ class Settings:
             "PARTITIONS_START": self.partitions_start.isoformat(),
             "CONTACT_REFRESH_MINUTES": str(self.contact_refresh_minutes),
             "UPSALES_DAILY_CALL_BUDGET": str(self.upsales_daily_call_budget),
+            "RETENTION_DAYS": str(self.retention_days),
+            "PREVIEW_EMAILS": self.preview_emails,
         }
 
 
@@ -203,6 +219,13 @@ def check_destinations(sync_activities: bool, sync_forms: bool) -> None:
         raise SettingsError("SYNC_ACTIVITIES and SYNC_FORMS are both false: enable at least one destination")
 
 
+def check_retention(lookback_days: int, retention_days: int) -> None:
+    """Personal data must outlive the lookback: a day the schedule re-reads is never scrubbed."""
+    if retention_days < lookback_days + 1:
+        raise SettingsError(f"RETENTION_DAYS must be at least LOOKBACK_DAYS + 1 ({lookback_days + 1}), "
+                            f"got {retention_days}")
+
+
 def describe_webhook(url: str) -> str:
     """A webhook URL for display: only its host (the path of a Slack webhook is its secret)."""
     return f"set ({urlsplit(url).hostname})" if url else "(empty)"
@@ -265,6 +288,15 @@ def _call_budget(name: str, value: str) -> int:
     return _int(name, value, low=1, high=10**9, accepts="a whole number of Upsales calls a day, at least 1")
 
 
+def _retention_days(name: str, value: str) -> int:
+    return _int(name, value, low=2, high=3650, accepts="a whole number of days from 2 to 3650 "
+                                                       "(at least LOOKBACK_DAYS + 1)")
+
+
+def _preview_emails(name: str, value: str) -> str:
+    return _choice(name, value.lower(), PREVIEW_EMAIL_MODES)
+
+
 def _day(name: str, value: str) -> date:
     """A UTC day as YYYY-MM-DD, not after today (a start in the future would leave no partition)."""
     try:
@@ -317,6 +349,8 @@ VARIABLES: tuple[Variable, ...] = (
              _refresh_minutes),
     Variable("UPSALES_DAILY_CALL_BUDGET", "upsales_daily_call_budget", str(DEFAULT_UPSALES_DAILY_CALL_BUDGET),
              _call_budget),
+    Variable("RETENTION_DAYS", "retention_days", str(DEFAULT_RETENTION_DAYS), _retention_days),
+    Variable("PREVIEW_EMAILS", "preview_emails", "masked", _preview_emails),
 )
 
 
@@ -382,6 +416,8 @@ class PipelineSettings(dg.ConfigurableResource):
     partitions_start: str | None = _setting("PARTITIONS_START", "the first daily partition (read when the code loads)")
     contact_refresh_minutes: str | None = _setting("CONTACT_REFRESH_MINUTES", "an unmatched email or domain is looked up again at most this often")
     upsales_daily_call_budget: str | None = _setting("UPSALES_DAILY_CALL_BUDGET", "doctor turns red above this many projected Upsales calls a day")
+    retention_days: str | None = _setting("RETENTION_DAYS", "emails, names and raw Wistia JSON of older days are dropped by every run (at least LOOKBACK_DAYS + 1)")
+    preview_emails: str | None = _setting("PREVIEW_EMAILS", "masked (a•••@acme.se) or full: how emails appear in previews, metadata and logs")
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:

@@ -33,6 +33,7 @@ from wistia_pipeline.settings import (
     SettingsError,
     Variable,
     check_destinations,
+    check_retention,
     database_path,
     describe_webhook,
     environment,
@@ -99,6 +100,15 @@ def check_settings(env: Mapping[str, str]) -> tuple[list[Check], dict[str, Any]]
             checks.append(Check("destinations", True, "; ".join(enabled)))
         except SettingsError as error:
             checks.append(Check("destinations", False, str(error), "set SYNC_ACTIVITIES or SYNC_FORMS to true"))
+    if "LOOKBACK_DAYS" in values and "RETENTION_DAYS" in values:
+        try:
+            check_retention(values["LOOKBACK_DAYS"], values["RETENTION_DAYS"])
+            checks.append(Check("personal data", True, f"emails and raw data kept {values['RETENTION_DAYS']} days "
+                                                       f"(RETENTION_DAYS); previews show emails "
+                                                       f"{values.get('PREVIEW_EMAILS', 'masked')} (PREVIEW_EMAILS)"))
+        except SettingsError as error:
+            checks.append(Check("personal data", False, str(error),
+                                "raise RETENTION_DAYS (or lower LOOKBACK_DAYS)"))
     checks += check_scoring(values)
     return checks, values
 

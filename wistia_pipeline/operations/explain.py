@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from wistia_pipeline import db
+from wistia_pipeline import db, retention
 from wistia_pipeline.settings import Settings, database_path
 from wistia_pipeline.sinks import registry
 
@@ -48,6 +48,8 @@ class ViewExplanation:
     percent: float | None  # 0..100
     in_lookback: bool
     outcomes: list[DestinationOutcome] = field(default_factory=list)
+    past_retention: bool = False  # its day is before the retention cutoff (RETENTION_DAYS)
+    removed_on: datetime | None = None  # when retention removed its personal data (None: not yet)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Explanation:
     views: list[ViewExplanation] = field(default_factory=list)
     # When the email asked about was erased (`wistia-pipeline forget`): its views no longer carry it.
     suppressed_since: datetime | None = None
+    retention_days: int = 90
+    first_day_kept: date | None = None  # days before it are past retention
 
 
 def format_percent(percent: float | None) -> str:
@@ -185,7 +189,9 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
     query = query.strip()
     path = db_path or database_path()
     window = lookback_window(today, settings.lookback_days)
-    result = Explanation(query=query, db_path=path, window=window, lookback_days=settings.lookback_days)
+    result = Explanation(query=query, db_path=path, window=window, lookback_days=settings.lookback_days,
+                         retention_days=settings.retention_days,
+                         first_day_kept=retention.cutoff(today, settings.retention_days))
     con = open_read_only(path)
     try:
         rows = _rows(con, "explain_views", {"event_key": query, "email": query.lower()}, path)
@@ -194,6 +200,8 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
         keys = sorted({row["event_key"] for row in rows})
         ledger = ({(r["destination"], r["event_key"]): r
                    for r in _rows(con, "explain_ledger", {"event_keys": keys}, path)} if keys else {})
+        expired_days = sorted({row["day"] for row in rows if row["day"] < result.first_day_kept})
+        removed = retention.removed_on(con, expired_days)
     finally:
         con.close()
 
@@ -208,6 +216,8 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
                 media_id=row["media_id"], media_name=row["media_name"],
                 percent=None if percent is None else percent * 100,
                 in_lookback=window[0] <= row["day"] <= window[1],
+                past_retention=row["day"] < result.first_day_kept,
+                removed_on=removed.get(row["day"]),
             )
             recorded[key] = {}
         if row["destination"] is not None:
@@ -237,6 +247,25 @@ def explain(query: str, settings: Settings, today: date, db_path: str | None = N
     return result
 
 
+def retention_words(view: ViewExplanation, retention_days: int) -> str:
+    """A view past retention: what was removed, when, and what the ledger still says."""
+    if view.email:  # held: a destination has not settled it (retention.py)
+        return (f"past retention (RETENTION_DAYS={retention_days}): its email and raw data are kept until "
+                f"its queued or unconfirmed post is settled")
+    when = (f"were removed on {view.removed_on:%Y-%m-%d}" if view.removed_on
+            else "are removed by the next run")
+    posted = [f"{o.upsales_id} ({o.destination})" for o in view.outcomes if o.upsales_id]
+    kept = (f"the ledger keeps that it was posted as {', '.join(posted)}" if posted
+            else "its outcome is kept below")
+    return f"past retention (RETENTION_DAYS={retention_days}): its email and raw data {when}; {kept}"
+
+
+def retention_note(result: Explanation) -> str:
+    """Said when asked by email: a view past retention has no email left to be found by."""
+    return (f"Views before {result.first_day_kept} are past retention (RETENTION_DAYS={result.retention_days}): "
+            f"their emails were removed, so only their event_key finds them.")
+
+
 def format_explanation(result: Explanation) -> str:
     first, last = result.window
     erased = ""
@@ -246,21 +275,28 @@ def format_explanation(result: Explanation) -> str:
                   f"is posted again.")
         if not result.views:
             return erased
+    by_email = "@" in result.query
     if not result.views:
         return (f"No view of {result.query!r} in {result.db_path}. Only days that were synced are known: "
-                f"sync the day of the view first (`wistia-pipeline sync --start YYYY-MM-DD --end YYYY-MM-DD`).")
+                f"sync the day of the view first (`wistia-pipeline sync --start YYYY-MM-DD --end YYYY-MM-DD`)."
+                + (f"\n{retention_note(result)}" if by_email and result.first_day_kept else ""))
     noun = "view" if len(result.views) == 1 else "views"
     lines = [f"{len(result.views)} {noun} of {result.query} (newest first; lookback window "
              f"{first} .. {last}, LOOKBACK_DAYS={result.lookback_days}):"]
     for view in result.views:
         when = f"{view.received_at:%Y-%m-%d %H:%M:%S} UTC" if view.received_at else f"{view.day} (time unknown)"
         video = f'"{view.media_name}"' if view.media_name else f"video {view.media_id or '?'}"
-        lines += ["", f"{when}  {video}  {format_percent(view.percent)}  {view.email or '(no email)'}",
+        email = view.email or ("(email removed: past retention)" if view.past_retention else "(no email)")
+        lines += ["", f"{when}  {video}  {format_percent(view.percent)}  {email}",
                   f"  event_key {view.event_key}"]
+        if view.past_retention:
+            lines.append(f"  {retention_words(view, result.retention_days)}")
         lines += [f"  {o.destination}: {o.words}" for o in view.outcomes]
         if not view.in_lookback:
             lines.append(f"  outside the lookback window: the schedule no longer re-reads {view.day}; "
                          f"to apply changed settings, run `wistia-pipeline sync --start {view.day} --end {view.day}`")
     if erased:
         lines += ["", erased]
+    if by_email and result.first_day_kept:
+        lines += ["", retention_note(result)]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS wistia_events (
     media_name         VARCHAR,
     iframe_heatmap_url VARCHAR,
     input_problem      VARCHAR,            -- suppressed | missing_event_key | invalid_received_at | invalid_percent_viewed
-    raw                JSON NOT NULL,      -- the event exactly as Wistia sent it
+    raw                JSON,               -- the event exactly as Wistia sent it; NULL past RETENTION_DAYS
     loaded_at          TIMESTAMP NOT NULL
 );
 
@@ -24,8 +24,8 @@ CREATE TABLE IF NOT EXISTS converted_views (
     day            DATE NOT NULL,
     event_key      VARCHAR NOT NULL,
     received_at    TIMESTAMP,
-    email          VARCHAR NOT NULL,       -- as entered, trimmed (what forms submit)
-    email_lower    VARCHAR NOT NULL,       -- what matching compares
+    email          VARCHAR,                -- as entered, trimmed (what forms submit); NULL past RETENTION_DAYS
+    email_lower    VARCHAR,                -- what matching compares; NULL past RETENTION_DAYS
     email_domain   VARCHAR NOT NULL,
     first_name     VARCHAR,
     last_name      VARCHAR,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS matched_views (
     day            DATE NOT NULL,
     event_key      VARCHAR NOT NULL,
     received_at    TIMESTAMP,
-    email          VARCHAR NOT NULL,
+    email          VARCHAR,                -- NULL past RETENTION_DAYS
     percent_viewed DOUBLE,
     media_id       VARCHAR,
     media_name     VARCHAR,
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS filtered_views (
     destination       VARCHAR NOT NULL,    -- a registered destination (sinks/registry.py)
     event_key         VARCHAR NOT NULL,
     received_at       TIMESTAMP,
-    email             VARCHAR NOT NULL,
+    email             VARCHAR,             -- NULL past RETENTION_DAYS
     first_name        VARCHAR,
     last_name         VARCHAR,
     percent_viewed    DOUBLE,
@@ -139,6 +139,17 @@ CREATE TABLE IF NOT EXISTS view_outcomes (
     percent_viewed DOUBLE,
     run_id      VARCHAR,
     decided_at  TIMESTAMP NOT NULL
+);
+
+-- What retention (RETENTION_DAYS) removed: one row per run and table where it removed something.
+-- `explain` reads when a day's personal data was removed from it.
+CREATE TABLE IF NOT EXISTS retention_runs (
+    run_id         VARCHAR,
+    applied_at     TIMESTAMP NOT NULL,     -- UTC
+    cutoff         DATE NOT NULL,          -- the first day kept: every day before it was scrubbed
+    retention_days INTEGER NOT NULL,
+    table_name     VARCHAR NOT NULL,
+    rows           BIGINT NOT NULL
 );
 
 -- Upsales forms this pipeline submits to, by name (found again in Upsales before any create).

@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import db
+from wistia_pipeline import db, privacy
 from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.stages.common import (
     STAGE_ASSET_ARGS, day_window, funnel, funnel_metadata, load_settings, rejection_counts, table_metadata,
@@ -31,4 +31,4 @@ def converted_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         metadata = table_metadata(con, "converted_views", first, last)
         metadata.update(rejection_counts(con, "converted_views", first, last))
         metadata.update(funnel_metadata({"activities": funnel(con, first, last, upto="converted")}))
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=privacy.protect(metadata, settings.full_emails))

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import db
+from wistia_pipeline import db, privacy
 from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.clients.wistia import WistiaClient, WistiaResource
 from wistia_pipeline.stages.common import (
@@ -189,4 +189,4 @@ def wistia_events(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wis
         metadata["wistia_days_read"] = (last - first).days + 1 + 2 * settings.wistia_extra_days
         metadata.update(record_calls(con, context.run.run_id, "wistia_events", "wistia", client.session))
         metadata.update(funnel_metadata({"activities": funnel(con, first, last, upto="events")}))
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=privacy.protect(metadata, settings.full_emails))

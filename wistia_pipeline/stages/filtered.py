@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import db
+from wistia_pipeline import db, privacy
 from wistia_pipeline.sinks import registry
 from wistia_pipeline.settings import PipelineSettings
 from wistia_pipeline.stages.common import (
@@ -56,4 +56,4 @@ def filtered_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         metadata.update(table_metadata(con, "filtered_views", first, last))
         metadata.update(rejection_counts(con, "filtered_views", first, last))
         metadata.update(funnel_metadata({d: funnel(con, first, last, d) for d in enabled}))
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=privacy.protect(metadata, settings.full_emails))

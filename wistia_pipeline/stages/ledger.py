@@ -16,7 +16,7 @@ funnel, the ledger's states and a preview of this run's posts.
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 import dagster as dg
@@ -24,7 +24,7 @@ from pydantic import Field
 import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import db
+from wistia_pipeline import db, privacy, retention
 from wistia_pipeline.clients.http import ApiError, AuthError
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
 from wistia_pipeline.settings import PipelineSettings, Settings
@@ -123,22 +123,27 @@ def post_step(destination: str) -> dg.OpDefinition:
             sink = registry.get(destination).make_sink(
                 SinkContext(client=client, settings=settings, con=con, dry_run=config.dry_run))
             try:
+                log = privacy.MaskingLog(context.log, settings.full_emails)
                 if config.dry_run:
-                    result = plan_destination(context, con, sink, first, last, config.only())
+                    result = plan_destination(context, log, con, sink, first, last, config.only())
                 else:
-                    result = post_destination(context, con, sink, first, last, config.only())
+                    result = post_destination(context, log, con, sink, first, last, config.only())
             finally:
                 calls_metadata = record_calls(con, context.run.run_id, CALLS_STEP, "upsales", calls)
         result["metadata"].update(calls_metadata)
+        # What reaches run storage (and, through the IO manager, the next step) has its emails masked.
+        result["metadata"] = privacy.protect(result["metadata"], settings.full_emails)
         if result.get("failure"):
-            raise dg.Failure(description=result["failure"], metadata=result["metadata"])
+            raise dg.Failure(description=privacy.protect(result["failure"], settings.full_emails),
+                             metadata=result["metadata"])
         context.add_output_metadata(result["metadata"])
         return result
 
     return post
 
 
-def post_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPyConnection, sink: Any,
+def post_destination(context: dg.OpExecutionContext, log: privacy.MaskingLog,
+                     con: duckdb_module.DuckDBPyConnection, sink: Any,
                      first: date, last: date, only: list[str] | None) -> StepResult:
     """Reconcile, post and record one destination; its outcomes, counts and funnel, and `failure`
     (the step's one-line failure) when views are left for the next run or were refused."""
@@ -148,12 +153,12 @@ def post_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPy
     failure = ""
     try:
         reconciled = reconcile_in_flight(con, sink, run_id)
-        stats = post_new_views(con, sink, first, last, run_id, context.log, only)
+        stats = post_new_views(con, sink, first, last, run_id, log, only)
     except AuthError:
         raise
     except ApiError as error:
         # One destination failing (Upsales' form endpoint down, say) does not stop the other.
-        context.log.error(f"{destination}: {error}")
+        log.error(f"{destination}: {error}")
         counts = funnel(con, first, last, destination)
         failure = (f"{destination} stopped before posting; the next run retries its views. "
                    f"First: {destination}: {error}")
@@ -182,7 +187,7 @@ def post_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPy
     stuck = unresolved(con, destination)
     metadata[f"{destination}/unresolved"] = len(stuck)
     if stuck:
-        context.log.warning(
+        log.warning(
             f"{destination}: {len(stuck)} queued or unconfirmed views are not in filtered_views "
             f"(first: {stuck[0][2]} of {stuck[0][1]}); a sync of their days settles them")
     db.run_script(con, "view_outcomes", {"first": first, "last": last, "destinations": [destination],
@@ -208,13 +213,14 @@ def failure_description(destination: str, stats: Mapping[str, Any], problems: Se
     return f"{'; '.join(parts)}{first_problem}"
 
 
-def plan_destination(context: dg.OpExecutionContext, con: duckdb_module.DuckDBPyConnection, sink: Any,
+def plan_destination(context: dg.OpExecutionContext, log: privacy.MaskingLog,
+                     con: duckdb_module.DuckDBPyConnection, sink: Any,
                      first: date, last: date, only: list[str] | None) -> StepResult:
     """A dry run's step: what would be posted; Upsales is read, never written, nor the ledger."""
     destination = sink.destination
     plan = dry_run_plan(con, sink, first, last, only)
     shown = len(plan["payloads"])
-    context.log.info(f"dry run: {destination} would post {plan['would_post']}")
+    log.info(f"dry run: {destination} would post {plan['would_post']}")
     return {"destination": destination, "metadata": {
         f"{destination}/would_post": plan["would_post"],
         f"{destination}/found_in_upsales": plan["found_in_upsales"],
@@ -239,8 +245,9 @@ def record_outcomes(context: dg.OpExecutionContext, config: SyncConfig, queued: 
     results = [queued, *posted]
     metadata = merge_metadata([result.get("metadata", {}) for result in results])
     if config.dry_run:
-        context.add_output_metadata({"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}",
-                                     **metadata})
+        context.add_output_metadata(privacy.protect(
+            {"dry_run": True, "days": f"{first.isoformat()} .. {last.isoformat()}", **metadata},
+            settings.full_emails))
         return
     enabled = registry.enabled(settings)
     with db.connect(duckdb, lock_wait=settings.db_lock_timeout_s) as con:
@@ -251,7 +258,18 @@ def record_outcomes(context: dg.OpExecutionContext, config: SyncConfig, queued: 
                    for result in posted if result.get("funnel")}
         metadata.update(funnel_metadata(funnels))
         metadata.update(ledger_metadata(con, first, last))
-    context.add_output_metadata(metadata)
+        # Last, once this run has used them: the personal data of days past RETENTION_DAYS goes.
+        first_kept = retention.cutoff(utc_today(), settings.retention_days)
+        removed = retention.apply(con, first_kept, settings.retention_days, context.run.run_id)
+        metadata.update(retention.metadata(removed, first_kept, settings.retention_days))
+    if removed["held_unsettled"]:
+        context.log.warning(f"retention: {removed['held_unsettled']} views before {first_kept} keep their "
+                            f"personal data until their queued or unconfirmed posts are settled")
+    context.add_output_metadata(privacy.protect(metadata, settings.full_emails))
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
 
 
 def merge_metadata(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

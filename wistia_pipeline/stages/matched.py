@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
-from wistia_pipeline import db
+from wistia_pipeline import db, privacy
 from wistia_pipeline.sinks import registry
 from wistia_pipeline.clients.upsales import UpsalesClient, UpsalesResource
 from wistia_pipeline.settings import DEFAULT_CONTACT_REFRESH_MINUTES, PipelineSettings
@@ -131,4 +131,4 @@ def matched_views(context: dg.AssetExecutionContext, duckdb: DuckDBResource, ups
         metadata.update(stats)
         metadata.update(rejection_counts(con, "matched_views", first, last))
         metadata.update(funnel_metadata({"activities": funnel(con, first, last, upto="matched")}))
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=privacy.protect(metadata, settings.full_emails))
