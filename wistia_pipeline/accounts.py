@@ -222,8 +222,21 @@ def load_accounts(path: str | Path, process_env: Mapping[str, str] | None = None
         accounts.append(account)
     if require_secrets:
         process_env = environment() if process_env is None else process_env
+        endpoints: dict[tuple[str, ...], Account] = {}  # (Wistia root, token, Upsales root, key) -> account
         for account in accounts:
-            account.settings(process_env)
+            settings = account.settings(process_env)
+            endpoint = (settings.wistia_api_url.rstrip("/"),
+                        (process_env.get(account.wistia_api_token_env) or "").strip(),
+                        settings.upsales_api_url.rstrip("/"),
+                        (process_env.get(account.upsales_api_token_env) or "").strip())
+            if endpoint in endpoints:
+                first = endpoints[endpoint]
+                raise SettingsError(
+                    f"{account.label}: wistia_api_token_env {account.wistia_api_token_env} and upsales_api_token_env "
+                    f"{account.upsales_api_token_env} hold the same tokens as account \"{first.name}\" "
+                    f"({first.wistia_api_token_env}, {first.upsales_api_token_env}): each would post the same "
+                    "views to the same Upsales from its own ledger, so twice; list the pair once")
+            endpoints[endpoint] = account
     return accounts
 
 

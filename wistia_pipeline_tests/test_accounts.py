@@ -385,3 +385,31 @@ def test_an_accounts_repr_holds_names_never_secrets(in_tmp):
     for value in SECRETS.values():
         assert value not in shown
     assert "ACME_WISTIA_API_TOKEN" in shown
+
+
+def test_two_accounts_with_the_same_wistia_and_upsales_tokens_are_refused(in_tmp):
+    """Each account has its own ledger: the same pair of tokens twice would post every view twice.
+    Compared by value, so two variable names holding one token are found too."""
+    env = {**ENV, "BETA_WISTIA_API_TOKEN": SECRETS["ACME_WISTIA_API_TOKEN"] + " ",
+           "BETA_UPSALES_API_TOKEN": SECRETS["ACME_UPSALES_API_TOKEN"]}
+    assert error_of(write(in_tmp, ACME + BETA), env) == (
+        'accounts.yaml: account "beta": wistia_api_token_env BETA_WISTIA_API_TOKEN and upsales_api_token_env '
+        'BETA_UPSALES_API_TOKEN hold the same tokens as account "acme" (ACME_WISTIA_API_TOKEN, '
+        "ACME_UPSALES_API_TOKEN): each would post the same views to the same Upsales from its own ledger, so "
+        "twice; list the pair once")
+
+
+@pytest.mark.parametrize("shared", ["wistia", "upsales"])
+def test_one_shared_token_is_allowed(in_tmp, shared):
+    """One Wistia account feeding two CRMs, or two Wistia accounts feeding one CRM, post different
+    views or to different places: nothing is posted twice."""
+    env = {**ENV, f"BETA_{shared.upper()}_API_TOKEN": SECRETS[f"ACME_{shared.upper()}_API_TOKEN"]}
+    assert [a.name for a in load_accounts(write(in_tmp, ACME + BETA), env)] == ["acme", "beta"]
+
+
+def test_the_same_tokens_against_other_api_roots_are_other_accounts(in_tmp):
+    """A staging Upsales with the same key is another Upsales."""
+    text = ACME + BETA + "    settings:\n      UPSALES_API_URL: https://staging.example.com/api\n"
+    env = {**ENV, "BETA_WISTIA_API_TOKEN": SECRETS["ACME_WISTIA_API_TOKEN"],
+           "BETA_UPSALES_API_TOKEN": SECRETS["ACME_UPSALES_API_TOKEN"]}
+    assert len(load_accounts(write(in_tmp, text), env)) == 2
