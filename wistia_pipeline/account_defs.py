@@ -198,6 +198,8 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
         resources.update(account_resources(account, scope))
         jobs.append(dg.define_asset_job(
             account_job_name(account.name), selection=dg.AssetSelection.groups(account.name),
+            # `tags`: what the webserver merges into every run it launches for the job (launchpad,
+            # Materialize all, backfills); `run_tags` alone reach only the UI's launchpad form.
             tags={ACCOUNT_TAG: account.name},
             run_tags={ACCOUNT_TAG: account.name, automation.MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},
             description=f"Account {account.name}: the whole chain over a range of days in one run.",
