@@ -372,6 +372,7 @@ def wait_for_runs(instance, run_ids: list[str], daemon: subprocess.Popen, log: P
 def run_figures(instance, run_id: str, probe_dir: Path) -> dict[str, Any]:
     """One run's figures from Dagster's records and the probe; RuntimeError when it failed."""
     import dagster as dg
+    from dagster._serdes import serialize_value
     from wistia_pipeline.account_defs import ACCOUNT_TAG
 
     [record] = instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))
@@ -385,8 +386,9 @@ def run_figures(instance, run_id: str, probe_dir: Path) -> dict[str, Any]:
     step_seconds = sum((s.end_time or 0) - (s.start_time or 0) for s in steps if s.start_time)
     first_step = min((s.start_time for s in steps if s.start_time), default=stats.end_time)
     pid = None
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        match = STARTED_PID.search(entry.message or "")
+    entries = instance.all_logs(run_id)
+    for entry in entries:
+        match = STARTED_PID.search(entry.message or "") if entry.is_dagster_event else None
         if match:
             pid = int(match.group(1))
     probe = probe_dir / f"{pid}.json"
@@ -401,6 +403,8 @@ def run_figures(instance, run_id: str, probe_dir: Path) -> dict[str, Any]:
         "before_first_step": first_step - stats.launch_time, "steps_count": len(steps),
         "process_wall": usage["ended"] - usage["started"],
         "cpu": usage["user"] + usage["system"], "max_rss": usage["max_rss"],
+        # What the run leaves in the instance's event log (for the storage's load: docs/scaling.md).
+        "events": len(entries), "event_bytes": sum(len(serialize_value(e)) for e in entries),
     }
 
 
@@ -488,6 +492,7 @@ def summarize(tick_figures: dict[str, Any]) -> dict[str, Any]:
         "run_dagster": median(r["dagster"] for r in runs),
         "before_first_step": median(r["before_first_step"] for r in runs),
         "run_cpu": median(r["cpu"] for r in runs), "runs_cpu": runs_cpu,
+        "events": median(r.get("events", 0) for r in runs), "event_bytes": median(r.get("event_bytes", 0) for r in runs),
         "infra_cpu": tick_figures["infra_cpu"], "postgres_cpu": tick_figures["postgres_cpu"],
         "cpu_per_account": per_account,
         "peak_rss": max(r["max_rss"] for r in runs), "median_rss": median(r["max_rss"] for r in runs),
