@@ -408,8 +408,19 @@ def run_figures(instance, run_id: str, probe_dir: Path) -> dict[str, Any]:
     }
 
 
+def api_calls(accounts: list[BenchAccount]) -> list[tuple[int, int]]:
+    """Requests each account's Wistia and Upsales have answered so far."""
+    calls = []
+    for account in accounts:
+        with account.sandbox.wistia.lock, account.sandbox.upsales.lock:
+            calls.append((len(account.sandbox.wistia.requests), len(account.sandbox.upsales.requests)))
+    return calls
+
+
 def measure_tick(kind: str, workspace, instance, tick_time: datetime, daemon: subprocess.Popen, log: Path,
-                 probe_dir: Path, infra_roots: list[int], postmaster: int | None) -> dict[str, Any]:
+                 probe_dir: Path, infra_roots: list[int], postmaster: int | None,
+                 accounts: list[BenchAccount]) -> dict[str, Any]:
+    calls_before = api_calls(accounts)
     infra_before = tree_cpu(infra_roots, exclude={os.getpid()})
     pg_before = tree_cpu([postmaster]) if postmaster else 0.0
     started = time.perf_counter()
@@ -420,8 +431,10 @@ def measure_tick(kind: str, workspace, instance, tick_time: datetime, daemon: su
     infra = tree_cpu(infra_roots, exclude={os.getpid()}) - infra_before
     pg = (tree_cpu([postmaster]) - pg_before) if postmaster else None
     runs = [run_figures(instance, run_id, probe_dir) for run_id in run_ids]
+    calls = [(w - w0, u - u0) for (w, u), (w0, u0) in zip(api_calls(accounts), calls_before)]
     return {"kind": kind, "tick_time": tick_time.isoformat(), "runs": runs, "wall": wall, "evaluation": evaluation,
-            "infra_cpu": infra, "postgres_cpu": pg, "infra_rss": rss_of_tree(infra_roots[:1])}
+            "infra_cpu": infra, "postgres_cpu": pg, "infra_rss": rss_of_tree(infra_roots[:1]),
+            "wistia_calls": statistics.median(w for w, _ in calls), "upsales_calls": statistics.median(u for _, u in calls)}
 
 
 def bench_storage(storage: str, count: int, concurrency: int, work: Path) -> dict[str, Any]:
@@ -454,13 +467,13 @@ def bench_storage(storage: str, count: int, concurrency: int, work: Path) -> dic
                 wait_until_warm(instance, daemon, log)
                 started = time.perf_counter()
                 first = measure_tick("first", workspace, instance, first_tick, daemon, log, probe_dir,
-                                     [daemon.pid, os.getpid()], pg["postmaster"])
+                                     [daemon.pid, os.getpid()], pg["postmaster"], accounts)
                 verify_posts(accounts, EXPECTED["first"])
                 print(f"  {storage}: first tick, {count} runs in {first['wall']:.0f} s", flush=True)
                 for account in accounts:
                     account.sandbox.wistia.release_hidden()
                 steady = measure_tick("steady", workspace, instance, first_tick + timedelta(seconds=1), daemon, log,
-                                      probe_dir, [daemon.pid, os.getpid()], pg["postmaster"])
+                                      probe_dir, [daemon.pid, os.getpid()], pg["postmaster"], accounts)
                 verify_posts(accounts, {k: EXPECTED["first"][k] + EXPECTED["steady"][k] for k in EXPECTED["first"]})
                 print(f"  {storage}: steady tick, {count} runs in {steady['wall']:.0f} s", flush=True)
                 total = time.perf_counter() - started
@@ -497,6 +510,7 @@ def summarize(tick_figures: dict[str, Any]) -> dict[str, Any]:
         "cpu_per_account": per_account,
         "peak_rss": max(r["max_rss"] for r in runs), "median_rss": median(r["max_rss"] for r in runs),
         "infra_rss": tick_figures["infra_rss"],
+        "wistia_calls": tick_figures.get("wistia_calls"), "upsales_calls": tick_figures.get("upsales_calls"),
         "accounts_per_core": CADENCE_S / per_account,
         "accounts_per_core_runs_only": CADENCE_S / (runs_cpu / count),
     }

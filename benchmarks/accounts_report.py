@@ -56,6 +56,8 @@ def render_section(results: dict[str, Any]) -> str:
         ("**CPU per account and tick** (all of the above / runs)", lambda t: f"**{t['cpu_per_account']:.2f} s**"),
         ("peak RSS of a run process (max; median)", lambda t: f"{t['peak_rss'] / MIB:.0f} MiB; {t['median_rss'] / MIB:.0f} MiB"),
         ("RSS of the daemon and its code server at the end", lambda t: f"{t['infra_rss'] / MIB:.0f} MiB"),
+        ("API requests of an account's run: Wistia; Upsales (median)",
+         lambda t: f"{t['wistia_calls']:.0f}; {t['upsales_calls']:.0f}" if t.get("wistia_calls") is not None else "n/a"),
         ("event log entries of a run (median; serialized size)",
          lambda t: f"{t['events']:.0f}; {t['event_bytes'] / 1024:.0f} KiB" if t.get("events") else "n/a"),
         ("**accounts per core at a 20-minute cadence** (1200 s / CPU per account)",
