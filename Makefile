@@ -47,8 +47,8 @@ bench-smoke: $(VENV)/.bench-installed  ## every measurement at a small scale, un
 
 # Many accounts (issue #14): one schedule tick of BENCH_ACCOUNTS demo-size accounts through the real
 # dagster-daemon, on SQLite and on PostgreSQL (Debian's postgresql, as the tests use); writes
-# benchmarks/results/accounts.json and the section "Many accounts" of BENCHMARKS.md. About 15 minutes
-# at 50 accounts on 2 cores.
+# benchmarks/results/accounts.json and the section "Many accounts" of BENCHMARKS.md. 25 to 40 minutes
+# at 50 accounts on 2 busy cores (four ticks of 50 runs, two runs at once).
 BENCH_ACCOUNTS ?= 50
 BENCH_ACCOUNTS_STORAGE ?= sqlite,postgres
 bench-accounts: install  ## N accounts (BENCH_ACCOUNTS, default 50) of demo size: a tick's wall time, Dagster's overhead, memory, accounts per core
