@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"),
                         help="the markdown file whose section 'Many accounts' is (re)written ('-': none)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--note", default="", help="a line for the report (what the figures predate, say)")
+    parser.add_argument("--render", default=None,
+                        help="measure nothing: rewrite the section of --output from these figures (an earlier --json)")
     return parser.parse_args(argv)
 
 
@@ -520,6 +523,14 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.run import machine
 
     opts = parse_args(argv)
+    if opts.render:
+        results = json.loads(Path(opts.render).read_text(encoding="utf-8"))
+        if opts.note:
+            results["note"] = opts.note
+            Path(opts.render).write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+        accounts_report.write_section(Path(opts.output), results)
+        print(f"wrote the section '{accounts_report.TITLE}' of {opts.output} from {opts.render}")
+        return 0
     storages = [s.strip() for s in opts.storage.split(",") if s.strip()]
     for storage in storages:
         if storage not in ("sqlite", "postgres"):
@@ -527,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "machine": machine(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["python -m benchmarks.accounts", *(argv if argv is not None else sys.argv[1:])]),
-        "accounts": opts.accounts, "concurrency": opts.concurrency, "storages": {},
+        "accounts": opts.accounts, "concurrency": opts.concurrency, "storages": {}, "note": opts.note,
     }
     work = Path(tempfile.mkdtemp(prefix="wistia_bench_accounts_"))
     try:

@@ -40,7 +40,8 @@ def render_section(results: dict[str, Any]) -> str:
            f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['ram'] / GIB:.1f} GiB RAM; load average at start "
            f"{', '.join(f'{x:.1f}' for x in m['load'])}. Other work (two other developers' test runs) may have been "
            "running on the same two cores: wall times are the most affected, CPU seconds the least.",
-           f"- **Versions**: Python {m['python']}, DuckDB {m['duckdb']}, Dagster {m['dagster']}", ""]
+           f"- **Versions**: Python {m['python']}, DuckDB {m['duckdb']}, Dagster {m['dagster']}",
+           *([f"- **Note**: {results['note']}"] if results.get("note") else []), ""]
     rows = [
         ("runs (each succeeded, posts verified)", lambda t: f"{t['runs']}"),
         ("wall time of the tick: evaluation to last run's end", lambda t: _s(t["wall"])),
