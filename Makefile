@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # with folders ... with the same name as your package"): ten lines on each install, nothing to act on.
 QUIET_PIP := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip
 
-.PHONY: install run test test-fast sync clean bench bench-smoke
+.PHONY: install run test test-fast sync clean bench bench-smoke bench-accounts
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,12 @@ bench-smoke: $(VENV)/.bench-installed  ## every measurement at a small scale, un
 		--days 2 --views-per-day 1950 --contacts 5000 --accounts 1000 --posts 100 \
 		--sql-events 50000 --window-events 50000 --latency-views-per-day 500 --noop-views-per-day 300 \
 		--noop-pause 0 $(BENCH_ARGS)
+
+# Many accounts (issue #14): one schedule tick of BENCH_ACCOUNTS demo-size accounts through the real
+# dagster-daemon, on SQLite and on PostgreSQL (Debian's postgresql, as the tests use); writes
+# benchmarks/results/accounts.json and the section "Many accounts" of BENCHMARKS.md. 25 to 40 minutes
+# at 50 accounts on 2 busy cores (four ticks of 50 runs, two runs at once).
+BENCH_ACCOUNTS ?= 50
+BENCH_ACCOUNTS_STORAGE ?= sqlite,postgres
+bench-accounts: install  ## N accounts (BENCH_ACCOUNTS, default 50) of demo size: a tick's wall time, Dagster's overhead, memory, accounts per core
+	$(PY) -m benchmarks.accounts --accounts $(BENCH_ACCOUNTS) --storage $(BENCH_ACCOUNTS_STORAGE) $(BENCH_ARGS)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks import accounts_report
 from wistia_pipeline.clients.upsales import DEFAULT_UPSALES_PER_10S
 from wistia_pipeline.clients.wistia import DEFAULT_WISTIA_PER_MINUTE
 
@@ -85,6 +86,7 @@ def render(results: dict[str, Any], before: dict[str, Any] | None = None, label:
     out += noop_section(results, before)
     out += steady_section(results, before)
     out += [NOTES]
+    out += accounts_report.saved_section()  # `make bench-accounts`'s section, kept
     return "\n".join(out) + "\n"
 
 

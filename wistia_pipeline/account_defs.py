@@ -190,16 +190,21 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
         accounts = [find_account(accounts, only)]
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
-    resources: dict[str, object] = {}
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     forget_jobs: list[dg.JobDefinition] = []
     for account in accounts:
         scope = AccountScope(account.name, partitions)
-        assets += account_assets(scope)
-        checks += account_checks(scope)
-        resources.update(account_resources(account, scope))
+        # Bound to its own assets and checks here, not handed to Definitions: Definitions binds its
+        # resources to every asset, merging all of them per asset (N accounts x 4 resources for each
+        # of N x 20 assets and checks: a load that grew with the square of the accounts).
+        own = dg.with_resources([*account_assets(scope), *account_checks(scope)],
+                                resource_defs=account_resources(account, scope))
+        assets += [a for a in own if not isinstance(a, dg.AssetChecksDefinition)]
+        checks += [a for a in own if isinstance(a, dg.AssetChecksDefinition)]
         jobs.append(dg.define_asset_job(
             account_job_name(account.name), selection=dg.AssetSelection.groups(account.name),
+            # `tags`: what the webserver merges into every run it launches for the job (launchpad,
+            # Materialize all, backfills); `run_tags` alone reach only the UI's launchpad form.
             tags={ACCOUNT_TAG: account.name},
             run_tags={ACCOUNT_TAG: account.name, automation.MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},
             description=f"Account {account.name}: the whole chain over a range of days in one run.",
@@ -218,7 +223,6 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
         jobs=[every, *jobs, *forget_jobs],
         schedules=[build_schedule(accounts, assets, checks, every)],
         sensors=[build_alert_sensor(accounts)],
-        resources=resources,
         executor=executor,
     )
 

@@ -51,11 +51,17 @@ def test_each_account_has_its_own_assets_group_pool_and_resources(accounts_file,
         # Statically bound: an account's steps can only be handed its own resources.
         required = node.assets_def.required_resource_keys - {"io_manager"}
         assert required and all(resource.startswith(f"{name}__") for resource in required), (key, required)
+        # ... and bound to its assets alone: no asset holds another account's resource.
+        bound = set(node.assets_def.resource_defs) - {"io_manager"}
+        assert bound and all(resource.startswith(f"{name}__") for resource in bound), (key, bound)
     assert {check.asset_key.path[0] for check in graph.asset_check_keys} == set(NAMES)
-    resources = defs.resources
-    assert resources["acme__duckdb"].database == str(tmp_path / "acme.duckdb")
-    assert resources["beta__duckdb"].database == str(tmp_path / "beta.duckdb")
-    assert resources["beta__pipeline_settings"].lookback_days == "2"
+    bound = {k: v for node in (graph.get(key) for key in graph.materializable_asset_keys)
+             for k, v in node.assets_def.resource_defs.items()}
+    wanted = ("acme__duckdb", "beta__duckdb", "beta__pipeline_settings")
+    with dg.build_resources({key: bound[key] for key in wanted}) as resources:
+        assert resources.acme__duckdb.database == str(tmp_path / "acme.duckdb")
+        assert resources.beta__duckdb.database == str(tmp_path / "beta.duckdb")
+        assert resources.beta__pipeline_settings.lookback_days == "2"
     jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
     assert {SYNC_JOB_NAME, "wistia_sync_acme", "wistia_sync_beta"} <= jobs
 
