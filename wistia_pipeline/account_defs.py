@@ -197,8 +197,8 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
         # Bound to its own assets and checks here, not handed to Definitions: Definitions binds its
         # resources to every asset, merging all of them per asset (N accounts x 4 resources for each
         # of N x 20 assets and checks: a load that grew with the square of the accounts).
-        own = dg.with_resources([*account_assets(scope), *account_checks(scope)],
-                                resource_defs=account_resources(account, scope))
+        resources = account_resources(account, scope)
+        own = dg.with_resources([*account_assets(scope), *account_checks(scope)], resource_defs=resources)
         assets += [a for a in own if not isinstance(a, dg.AssetChecksDefinition)]
         checks += [a for a in own if isinstance(a, dg.AssetChecksDefinition)]
         jobs.append(dg.define_asset_job(
@@ -209,7 +209,7 @@ def build_account_defs(accounts: Sequence[Account], executor: dg.ExecutorDefinit
             run_tags={ACCOUNT_TAG: account.name, automation.MAX_RUNTIME_TAG: str(run_health.MAX_RUNTIME_S)},
             description=f"Account {account.name}: the whole chain over a range of days in one run.",
         ))
-        forget_jobs.append(build_forget_job(scope))  # erasure: the account's file, in its pool
+        forget_jobs.append(build_forget_job(scope, resources))  # erasure: the account's file, in its pool
     # The schedule's target: each of its runs selects one account's assets (and carries its tag).
     every = dg.define_asset_job(
         automation.SYNC_JOB_NAME, selection=dg.AssetSelection.groups(*(a.name for a in accounts)),

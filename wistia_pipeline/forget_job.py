@@ -62,13 +62,16 @@ JOB_DESCRIPTION = ("Erase one viewer (run config: email_sha256 from `wistia-pipe
                    "from later syncs. Takes the DuckDB pool: never runs beside a sync step.")
 
 
-def build_forget_job(scope: "AccountScope | None" = None) -> dg.JobDefinition:
+def build_forget_job(scope: "AccountScope | None" = None,
+                     resource_defs: "dict[str, object] | None" = None) -> dg.JobDefinition:
     """The job; with `scope` (many-account mode), the account's own (`forget_viewer_<name>`: its
-    file, its pool)."""
+    file, its pool), bound to the account's `resource_defs` (account_defs binds each account's
+    resources to what uses them, never to the whole Definitions)."""
     if scope is None:
         return dg.JobDefinition(name=FORGET_JOB_NAME, description=JOB_DESCRIPTION,
                                 graph_def=dg.GraphDefinition(name=FORGET_JOB_NAME, node_defs=[forget_viewer]))
     op = scope.op(forget_viewer)
-    return dg.JobDefinition(name=f"{FORGET_JOB_NAME}_{scope.name}", description=f"Account {scope.name}: {JOB_DESCRIPTION}",
-                            graph_def=dg.GraphDefinition(name=f"{FORGET_JOB_NAME}_{scope.name}", node_defs=[op]),
-                            tags={"wistia/account": scope.name})
+    name = f"{FORGET_JOB_NAME}_{scope.name}"
+    return dg.GraphDefinition(name=name, node_defs=[op]).to_job(
+        name=name, description=f"Account {scope.name}: {JOB_DESCRIPTION}",
+        resource_defs=resource_defs, tags={"wistia/account": scope.name})

@@ -127,3 +127,27 @@ def test_without_the_file_nothing_changes(monkeypatch):
     assert many_accounts() is None
     keys = {key.to_user_string() for key in build_defs().resolve_asset_graph().materializable_asset_keys}
     assert keys == set(STAGES)
+
+
+def test_an_account_s_forget_job_erases_in_its_own_file_with_its_own_pool(accounts_file, tmp_path):
+    """forget_viewer_<name> is bound to the account's resources (not the Definitions'), so it
+    loads and runs against that account's file only, in that account's pool."""
+    import duckdb
+
+    from wistia_pipeline import db
+    from wistia_pipeline.operations.forget import email_hash
+
+    for name in NAMES:  # both files exist, with the schema
+        db.prepare(duckdb.connect(str(tmp_path / f"{name}.duckdb"))).close()
+    job = build_defs().resolve_job_def("forget_viewer_acme")
+    assert job.tags[ACCOUNT_TAG] == "acme"
+    from dagster._core.execution.api import create_execution_plan
+    assert {step.pool for step in create_execution_plan(job).steps} == {"wistia_duckdb_acme"}
+    digest = email_hash("anna@acme.se")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance, run_config={
+            "ops": {"acme__forget_viewer": {"config": {"email_sha256": digest}}}})
+    assert result.success
+    suppressed = {name: duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True)
+                  .execute("SELECT email_sha256 FROM suppressed_emails").fetchall() for name in NAMES}
+    assert suppressed == {"acme": [(digest,)], "beta": []}
