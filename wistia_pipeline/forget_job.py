@@ -1,7 +1,8 @@
 """The job `forget_viewer`: `wistia-pipeline forget` as a Dagster run, for erasure requests handled
 from the UI (operations/forget.py does the work).
 
-Its one op runs in the DuckDB pool, as the stages do: it never runs while a sync step holds the
+Its one op, `erase_viewer` (a job and its op may not share a name in one repository), runs in the
+DuckDB pool, as the stages do: it never runs while a sync step holds the
 file. A run's config is kept in Dagster's run storage, so the email given as `email` stays there
 in plain text; `email_sha256` (printed by `wistia-pipeline forget --hash EMAIL`) erases the same
 rows by their hash (free texts: by the email-shaped words whose hash it is) and keeps the email
@@ -33,7 +34,7 @@ class ForgetConfig(dg.Config):
     description="Erase one viewer from every table of the DuckDB file, rewrite the file so no freed block keeps "
                 "them, and suppress the email (its sha256) from every later sync.",
 )
-def forget_viewer(context: dg.OpExecutionContext, config: ForgetConfig, duckdb: DuckDBResource,
+def erase_viewer(context: dg.OpExecutionContext, config: ForgetConfig, duckdb: DuckDBResource,
                   pipeline_settings: PipelineSettings) -> dg.Output[None]:
     settings = load_settings(pipeline_settings)
     email, digest = config.email.strip() or None, config.email_sha256.strip() or None
@@ -69,8 +70,8 @@ def build_forget_job(scope: "AccountScope | None" = None,
     resources to what uses them, never to the whole Definitions)."""
     if scope is None:
         return dg.JobDefinition(name=FORGET_JOB_NAME, description=JOB_DESCRIPTION,
-                                graph_def=dg.GraphDefinition(name=FORGET_JOB_NAME, node_defs=[forget_viewer]))
-    op = scope.op(forget_viewer)
+                                graph_def=dg.GraphDefinition(name=FORGET_JOB_NAME, node_defs=[erase_viewer]))
+    op = scope.op(erase_viewer)
     name = f"{FORGET_JOB_NAME}_{scope.name}"
     return dg.GraphDefinition(name=name, node_defs=[op]).to_job(
         name=name, description=f"Account {scope.name}: {JOB_DESCRIPTION}",

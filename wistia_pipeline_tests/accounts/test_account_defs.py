@@ -146,7 +146,7 @@ def test_an_account_s_forget_job_erases_in_its_own_file_with_its_own_pool(accoun
     digest = email_hash("anna@acme.se")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, run_config={
-            "ops": {"acme__forget_viewer": {"config": {"email_sha256": digest}}}})
+            "ops": {"acme__erase_viewer": {"config": {"email_sha256": digest}}}})
     assert result.success
     suppressed = {name: duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True)
                   .execute("SELECT email_sha256 FROM suppressed_emails").fetchall() for name in NAMES}

@@ -205,7 +205,7 @@ def test_the_job_erases_by_the_hash_alone(copy):
     from wistia_pipeline.definitions import build_defs
 
     job = build_defs().resolve_job_def("forget_viewer")
-    result = job.execute_in_process(run_config={"ops": {"forget_viewer": {"config": {
+    result = job.execute_in_process(run_config={"ops": {"erase_viewer": {"config": {
         "email_sha256": email_hash(EMAIL)}}}})
     assert result.success
     assert cells_with(copy, NEEDLES) == [] and bytes_with(copy, NEEDLES) == []

@@ -173,6 +173,13 @@ ALLOWED = {
     ("db.py", "query"): "query text from code (preview queries); its values go in `params`",
     ("db.py", "special or 'false'"): "built from the constant rules.SPECIAL_USE_DOMAINS",
     ("stages/common.py", "table"): "a stage table name from code",
+    ("operations/forget.py", "quoted(c)"): "a column name read from the catalog (duckdb_columns), quoted as an "
+                                           "identifier; the searched values go in $needles",
+    ("operations/forget.py", "quoted(table)"): "a table name read from the catalog (duckdb_tables), quoted",
+    ("operations/forget.py", "checks"): "count expressions built above from quoted catalog names only",
+    ("operations/forget.py", "quoted(source)"): "the attached database's own name (current_database()), quoted: "
+                                                "COPY FROM DATABASE takes no parameters",
+    ("operations/forget.py", "quoted(d)"): "one of two database names, the file's own and the constant FRESH_ALIAS",
 }
 
 
