@@ -60,8 +60,6 @@ CADENCE_S = 20 * 60
 TARGET_PER_CORE = 100
 # The demo's entries per account and tick (wistia_pipeline/sandbox/demo.py).
 EXPECTED = {"first": {"activities": 14, "forms": 27}, "steady": {"activities": 4, "forms": 4}}
-DEMO_SETTINGS = ("MIN_PERCENT_WATCHED", "WISTIA_PROJECTS", "ACTIVITY_SCORE", "LOOKBACK_DAYS",
-                 "SYNC_ACTIVITIES", "SYNC_FORMS", "FORM_POLICY")
 RUN_TIMEOUT_S = 3600
 STARTED_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
@@ -102,46 +100,20 @@ def account_name(number: int) -> str:
 def demo_accounts(count: int, directory: Path, today: date) -> Iterator[tuple[list[BenchAccount], Path, dict[str, str]]]:
     """`count` sandboxes loaded with the demo (keys prefixed by the account's name), the accounts
     file naming them, and the variables holding their tokens."""
-    from wistia_pipeline.sandbox import Sandbox, load_demo
+    from wistia_pipeline.sandbox.accounts import start_demo_account, write_accounts_file
 
     with contextlib.ExitStack() as stack:
-        accounts, entries, env = [], [], {}
-        for number in range(count):
-            name = account_name(number)
-            sandbox = stack.enter_context(Sandbox(wistia_token=f"{name}-wistia-token",
-                                                  upsales_token=f"{name}-upsales-token"))
-            scenario = load_demo(sandbox, today)
-            with sandbox.wistia.lock:
-                for _, event in sandbox.wistia._events + sandbox.wistia._hidden:
-                    event["event_key"] = f"{name}_{event['event_key']}"
-                keys = {event["event_key"] for _, event in sandbox.wistia._events + sandbox.wistia._hidden}
-            upper = name.upper()
-            env[f"{upper}_WISTIA_API_TOKEN"] = sandbox.wistia.token
-            env[f"{upper}_UPSALES_API_TOKEN"] = sandbox.upsales.token
-            env[f"{upper}_WISTIA_PUBLIC_TOKEN"] = scenario.env["WISTIA_PUBLIC_TOKEN"]
-            entries.append({
-                "name": name,
-                "wistia_api_token_env": f"{upper}_WISTIA_API_TOKEN",
-                "upsales_api_token_env": f"{upper}_UPSALES_API_TOKEN",
-                "wistia_public_token_env": f"{upper}_WISTIA_PUBLIC_TOKEN",
-                "settings": {"WISTIA_API_URL": sandbox.wistia_url, "UPSALES_API_URL": sandbox.upsales_url,
-                             **{key: scenario.env[key] for key in DEMO_SETTINGS}},
-            })
-            accounts.append(BenchAccount(name, sandbox, keys))
-        file = directory / "accounts.yaml"
-        file.write_text(yaml.safe_dump({"defaults": {"WISTIA_PIPELINE_DB": str(directory / "data" / "{name}.duckdb")},
-                                        "accounts": entries}, sort_keys=False), encoding="utf-8")
-        yield accounts, file, env
+        demo = [start_demo_account(stack, account_name(number), today) for number in range(count)]
+        file = write_accounts_file(directory / "accounts.yaml", demo, str(directory / "data" / "{name}.duckdb"))
+        env = {name: value for account in demo for name, value in account.env.items()}
+        yield [BenchAccount(a.name, a.sandbox, a.own_keys) for a in demo], file, env
 
 
 def posted(account: BenchAccount) -> tuple[list[str], list[str]]:
     """What the account's Upsales holds: activities' externalIds, form submissions' event keys."""
-    upsales = account.sandbox.upsales
-    with upsales.lock:
-        activities = [str(event.get("externalId")) for event in upsales.events]
-        forms = [f["value"] for submit in upsales.form_submits for f in submit["fieldValues"]
-                 if f["name"] == "Extra.wistia_event_key"]
-    return activities, forms
+    from wistia_pipeline.sandbox.accounts import posted_keys
+
+    return posted_keys(account.sandbox)
 
 
 def verify_posts(accounts: list[BenchAccount], expected_total: dict[str, int]) -> None:
