@@ -71,15 +71,17 @@ def reconcile_in_flight(con: duckdb_module.DuckDBPyConnection, sink: Any, run_id
     """Settle posts that were started but never confirmed before anything is posted again.
 
     One lookup per 100 activities (by externalId) and one read-back per form; a view found in
-    Upsales becomes `posted` with its id, the others stay in flight and are offered again.
+    Upsales becomes `posted` with its id, the others stay in flight and are offered again, but
+    those of erased viewers (suppressed: never offered again) leave the ledger (`withdrawn`).
     """
     rows = db.run_script(con, "ledger_in_flight", {"destination": sink.destination}).fetchall()
     if not rows:
-        return {"found": 0, "missing": 0}
+        return {"found": 0, "missing": 0, "withdrawn": 0}
     found = sink.find_posted_many(rows)
     for event_key, upsales_id in found.items():
         mark_posted(con, sink.destination, event_key, upsales_id, run_id)
-    return {"found": len(found), "missing": len(rows) - len(found)}
+    withdrawn = db.run_script(con, "ledger_withdraw_suppressed", {"destination": sink.destination}).fetchone()[0]
+    return {"found": len(found), "missing": len(rows) - len(found) - withdrawn, "withdrawn": withdrawn}
 
 
 def mark_posted(con: duckdb_module.DuckDBPyConnection, destination: str, event_key: str, upsales_id: str,

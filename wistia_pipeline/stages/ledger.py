@@ -175,6 +175,7 @@ def post_destination(context: dg.OpExecutionContext, log: privacy.MaskingLog,
             f"{destination}/carried_over": stats["carried_over"],
             f"{destination}/reconciled_found": reconciled["found"],
             f"{destination}/reconciled_missing": reconciled["missing"],
+            f"{destination}/reconciled_withdrawn_erased": reconciled["withdrawn"],
         })
         metadata.update(registry.get(destination).metadata(sink))
         if only:

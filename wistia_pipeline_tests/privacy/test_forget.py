@@ -201,6 +201,32 @@ def test_a_sync_after_forget_stores_and_posts_nothing_of_her_and_nothing_twice(w
     assert "was erased on" in said and "suppressed" in said
 
 
+def test_her_unconfirmed_posts_are_settled_by_the_next_sync_not_left_in_flight(world, copy):
+    """A crash left two of her posts unconfirmed when she was erased: the one Upsales holds
+    becomes posted with its id, the one it never stored leaves the ledger (she is never offered
+    again); neither is reported unresolved run after run, and nothing is posted."""
+    with duckdb.connect(copy) as con:
+        keys = dict(con.execute(
+            "SELECT destination, min(l.event_key) FROM synced_ledger AS l JOIN view_outcomes AS o USING (destination, event_key) "
+            "WHERE lower(trim(o.email)) = $email AND l.status IN ('posted', 'rejected') GROUP BY destination",
+            {"email": EMAIL}).fetchall())
+        assert set(keys) == {"activities", "forms"}  # an activity posted, a form submission refused
+        con.execute("UPDATE synced_ledger SET status = 'in_flight', upsales_id = NULL "
+                    "WHERE list_contains($pairs, destination || ' ' || event_key)",
+                    {"pairs": [f"{d} {k}" for d, k in keys.items()]})
+    forget(copy, EMAIL)
+    events_before, submits_before = len(world.sandbox.upsales.events), len(world.sandbox.upsales.form_submits)
+    report = run_sync(world.first, world.today)
+    assert report.success, report.error
+    assert (len(world.sandbox.upsales.events), len(world.sandbox.upsales.form_submits)) == (events_before, submits_before)
+    with duckdb.connect(copy, read_only=True) as con:
+        rows = dict(con.execute("SELECT destination, status FROM synced_ledger "
+                                "WHERE list_contains($pairs, destination || ' ' || event_key)",
+                                {"pairs": [f"{d} {k}" for d, k in keys.items()]}).fetchall())
+        assert rows == {"activities": "posted"}  # found in Upsales; the refused form submission withdrawn
+        assert con.execute("SELECT count(*) FROM synced_ledger WHERE status = 'in_flight'").fetchone()[0] == 0
+
+
 def test_the_job_erases_by_the_hash_alone(copy):
     from wistia_pipeline.definitions import build_defs
 

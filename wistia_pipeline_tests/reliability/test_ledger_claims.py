@@ -110,7 +110,7 @@ def test_reconciling_looks_up_100_in_flight_activities_per_call(ready, sandbox):
                                  "externalId": external_id(key)})
     ids = {e["externalId"]: str(e["id"]) for e in sandbox.upsales.events}
     before = sandbox.upsales.request_count("/v2/events", method="GET")
-    assert reconcile_in_flight(ready.con, sink, "run-B") == {"found": 125, "missing": 125}
+    assert reconcile_in_flight(ready.con, sink, "run-B") == {"found": 125, "missing": 125, "withdrawn": 0}
     assert sandbox.upsales.request_count("/v2/events", method="GET") - before == 3  # 250 ids, 100 per call
     found = statuses(ready)
     assert found["lost000"] == ("posted", ids[external_id("lost000")], "run-B") and found["lost001"][0] == "in_flight"

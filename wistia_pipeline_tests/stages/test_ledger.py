@@ -95,7 +95,7 @@ def test_lost_response_is_found_by_external_id_and_not_posted_again(ready):
     first = post_new_views(ready.con, sink, DAY, DAY, "run-1", LOG)
     assert first["failed"] == 1 and ledger(ready)["anna"] == ("in_flight", None)
     upsales.store_then_fail.clear()
-    assert reconcile_in_flight(ready.con, sink, "run-2") == {"found": 1, "missing": 0}
+    assert reconcile_in_flight(ready.con, sink, "run-2") == {"found": 1, "missing": 0, "withdrawn": 0}
     post_new_views(ready.con, sink, DAY, DAY, "run-2", LOG)
     assert [e["externalId"] for e in upsales.events].count(lost) == 1
     assert ledger(ready)["anna"] == ("posted", "100")
@@ -116,7 +116,7 @@ def test_transient_failure_is_retried_by_the_next_run_and_permanent_one_is_not(r
     outcomes = dict(ready.rows("SELECT event_key, outcome || ':' || coalesce(reason, '') FROM view_outcomes"))
     assert outcomes == {"anna": "synced:", "erik": "failed:post_unconfirmed", "someone": "failed:rejected_by_upsales"}
     upsales.fail.clear()
-    assert reconcile_in_flight(ready.con, sink, "run-2") == {"found": 0, "missing": 1}
+    assert reconcile_in_flight(ready.con, sink, "run-2") == {"found": 0, "missing": 1, "withdrawn": 0}
     again = post_new_views(ready.con, sink, DAY, DAY, "run-2", LOG)
     assert (again["new"], again["posted"]) == (1, 1)
     assert ledger(ready)["erik"][0] == "posted" and ledger(ready)["someone"][0] == "rejected"
