@@ -38,8 +38,7 @@ def render_section(results: dict[str, Any]) -> str:
            "and every account's Upsales held exactly its own entries, each once (checked, or no figures).", "",
            f"- **Date**: {results['date']}; **command**: `{results['command']}`",
            f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['ram'] / GIB:.1f} GiB RAM; load average at start "
-           f"{', '.join(f'{x:.1f}' for x in m['load'])}. Other work (two other developers' test runs) may have been "
-           "running on the same two cores: wall times are the most affected, CPU seconds the least.",
+           f"{', '.join(f'{x:.1f}' for x in m['load'])} (a busy machine inflates wall times most, CPU seconds least).",
            f"- **Versions**: Python {m['python']}, DuckDB {m['duckdb']}, Dagster {m['dagster']}",
            *([f"- **Note**: {results['note']}"] if results.get("note") else []), ""]
     rows = [
